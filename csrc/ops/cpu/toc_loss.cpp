@@ -1,0 +1,145 @@
+// TOC loss on the CPU: one streaming pass over both images to pool, per-patch math on the small maps,
+// and one streaming pass to write the image gradient.
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "ops/toc_loss.h"
+
+namespace realiisr {
+namespace {
+
+// Sum of channel-mean values over each p x p patch of patch row `py`, written to out[0..Wp).
+template <typename scalar_t, typename acc_t>
+void pool_patch_row(const scalar_t* img, int64_t C, int64_t H, int64_t W, int64_t p, int64_t Wp, int64_t py,
+                    acc_t scale, acc_t* out) {
+  // Column sums over the C*p rows of this patch row, kChunk columns at a time so the partial sums stay
+  // in registers and every image element is loaded exactly once.
+  constexpr int64_t kChunk = 32;
+  const int64_t n = Wp * p;
+  std::vector<acc_t> buffer(n);
+  acc_t* __restrict cols = buffer.data();
+  for (int64_t x0 = 0; x0 < n; x0 += kChunk) {
+    const int64_t width = std::min(kChunk, n - x0);
+    acc_t acc[kChunk] = {};
+    for (int64_t c = 0; c < C; ++c) {
+      const scalar_t* __restrict plane = img + (c * H + py * p) * W + x0;
+      for (int64_t r = 0; r < p; ++r) {
+        const scalar_t* __restrict row = plane + r * W;
+        if (width == kChunk) {
+          for (int64_t k = 0; k < kChunk; ++k) acc[k] += static_cast<acc_t>(row[k]);
+        } else {
+          for (int64_t k = 0; k < width; ++k) acc[k] += static_cast<acc_t>(row[k]);
+        }
+      }
+    }
+    for (int64_t k = 0; k < width; ++k) cols[x0 + k] = acc[k];
+  }
+  for (int64_t px = 0; px < Wp; ++px) {
+    acc_t sum = 0;
+    for (int64_t k = 0; k < p; ++k) sum += cols[px * p + k];
+    out[px] = sum * scale;
+  }
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> toc_loss_forward_cpu(const at::Tensor& sr_in, const at::Tensor& hr_in,
+                                                                    int64_t p, double threshold) {
+  auto [Hp, Wp] = toc_check_forward(sr_in, hr_in, p);
+  const at::Tensor sr = sr_in.contiguous(), hr = hr_in.contiguous();
+  const int64_t B = sr.size(0), C = sr.size(1), H = sr.size(2), W = sr.size(3);
+  at::Tensor loss_map = at::empty({B, 1, Hp, Wp}, sr.options());
+  at::Tensor s_pool, t_pool;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, sr.scalar_type(), "toc_loss_forward_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const auto acc_options = sr.options().dtype(c10::CppTypeToScalarType<acc_t>::value);
+    s_pool = at::empty({B, Hp, Wp}, acc_options);
+    t_pool = at::empty({B, Hp, Wp}, acc_options);
+    const scalar_t* s_img = sr.const_data_ptr<scalar_t>();
+    const scalar_t* t_img = hr.const_data_ptr<scalar_t>();
+    acc_t* s_out = s_pool.mutable_data_ptr<acc_t>();
+    acc_t* t_out = t_pool.mutable_data_ptr<acc_t>();
+    const acc_t scale = acc_t(1) / static_cast<acc_t>(C * p * p);
+    at::parallel_for(0, B * Hp, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const int64_t b = i / Hp, py = i % Hp;
+        pool_patch_row(s_img + b * C * H * W, C, H, W, p, Wp, py, scale, s_out + i * Wp);
+        pool_patch_row(t_img + b * C * H * W, C, H, W, p, Wp, py, scale, t_out + i * Wp);
+      }
+    });
+    scalar_t* loss = loss_map.mutable_data_ptr<scalar_t>();
+    const acc_t thr = static_cast<acc_t>(threshold);
+    at::parallel_for(0, B * Hp, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const int64_t b = i / Hp, y = i % Hp;
+        const acc_t* s = s_out + b * Hp * Wp;
+        const acc_t* t = t_out + b * Hp * Wp;
+        for (int64_t x = 0; x < Wp; ++x) loss[i * Wp + x] = static_cast<scalar_t>(toc::patch_loss(s, t, Hp, Wp, y, x, thr));
+      }
+    });
+  });
+  return {loss_map, s_pool, t_pool};
+}
+
+at::Tensor toc_loss_backward_cpu(const at::Tensor& grad_map_in, const at::Tensor& s_pool_in,
+                                 const at::Tensor& t_pool_in, int64_t p, double threshold,
+                                 c10::IntArrayRef input_shape) {
+  toc_check_backward(grad_map_in, s_pool_in, t_pool_in, p, input_shape);
+  const int64_t B = input_shape[0], C = input_shape[1], H = input_shape[2], W = input_shape[3];
+  const int64_t Hp = H / p, Wp = W / p;
+  const at::Tensor s_pool = s_pool_in.contiguous(), t_pool = t_pool_in.contiguous();
+  const at::Tensor grad_map = grad_map_in.to(s_pool.scalar_type()).contiguous();
+  at::Tensor grad = at::empty({B, C, H, W}, grad_map_in.options());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, grad.scalar_type(), "toc_loss_backward_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    TORCH_CHECK(s_pool.scalar_type() == c10::CppTypeToScalarType<acc_t>::value,
+                "realiisr::toc_loss_backward: pooled maps must be ", c10::CppTypeToScalarType<acc_t>::value,
+                " for a ", grad.scalar_type(), " gradient, got ", s_pool.scalar_type());
+    at::Tensor grad_s = at::empty({B, Hp, Wp}, s_pool.options());
+    const acc_t* s_all = s_pool.const_data_ptr<acc_t>();
+    const acc_t* t_all = t_pool.const_data_ptr<acc_t>();
+    const acc_t* g_all = grad_map.const_data_ptr<acc_t>();
+    acc_t* gs = grad_s.mutable_data_ptr<acc_t>();
+    const acc_t thr = static_cast<acc_t>(threshold);
+    const acc_t scale = acc_t(1) / static_cast<acc_t>(C * p * p);
+    at::parallel_for(0, B * Hp, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const int64_t b = i / Hp, y = i % Hp, off = b * Hp * Wp;
+        for (int64_t x = 0; x < Wp; ++x)
+          gs[i * Wp + x] = toc::patch_grad(s_all + off, t_all + off, g_all + off, Hp, Wp, y, x, thr) * scale;
+      }
+    });
+    scalar_t* out = grad.mutable_data_ptr<scalar_t>();
+    at::parallel_for(0, B * C * H, 16, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t y = r % H, b = r / (C * H);
+        scalar_t* row = out + r * W;
+        if (y >= Hp * p) {
+          for (int64_t x = 0; x < W; ++x) row[x] = scalar_t(0);
+          continue;
+        }
+        const acc_t* g_row = gs + (b * Hp + y / p) * Wp;
+        for (int64_t px = 0; px < Wp; ++px) {
+          const scalar_t v = static_cast<scalar_t>(g_row[px]);
+          for (int64_t k = 0; k < p; ++k) row[px * p + k] = v;
+        }
+        for (int64_t x = Wp * p; x < W; ++x) row[x] = scalar_t(0);
+      }
+    });
+  });
+  return grad;
+}
+
+TORCH_LIBRARY_IMPL(realiisr, CPU, m) {
+  m.impl("toc_loss_forward", &toc_loss_forward_cpu);
+  m.impl("toc_loss_backward", &toc_loss_backward_cpu);
+}
+
+}  // namespace realiisr

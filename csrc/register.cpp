@@ -1,0 +1,24 @@
+// Every op schema of the `realiisr` namespace, in one place. Kernels register per backend in
+// csrc/ops/<backend>/<op>; fake kernels and autograd live in realiisr/ops/_registrations.py.
+#include <torch/library.h>
+
+#include <string>
+
+#include "common/build_info.h"
+
+namespace realiisr {
+namespace {
+std::string build_info_op() { return build_info_json(); }
+}  // namespace
+
+TORCH_LIBRARY(realiisr, m) {
+  // JSON with the compiler, torch and CUDA versions the library was built with.
+  m.def("build_info() -> str", &build_info_op);
+  // Thermal-order-consistency loss (see csrc/ops/toc_loss.h).
+  m.def("toc_loss_forward(Tensor sr, Tensor hr, int patch_size, float threshold) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "toc_loss_backward(Tensor grad_map, Tensor s_pool, Tensor t_pool, int patch_size, float threshold, "
+      "SymInt[] input_shape) -> Tensor");
+}
+
+}  // namespace realiisr

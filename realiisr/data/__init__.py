@@ -1,0 +1,1 @@
+"""Data: image I/O, the bundled-sample locator and synthetic thermal frames."""

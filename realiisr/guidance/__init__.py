@@ -1,0 +1,1 @@
+"""Builtin guidance (registered on import; the registry imports this package on first lookup)."""

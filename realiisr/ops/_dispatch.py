@@ -1,0 +1,59 @@
+"""Choosing between a fused kernel and its eager reference, with the reason, per op and device."""
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Iterator, Optional
+
+import torch
+
+from realiisr.ops._loader import OPS_ENV, extension_state, requested_backend
+
+__all__ = ["choose_backend", "use_backend", "FUSED_OPS"]
+
+#: Public op name → whether a CUDA kernel exists besides the CPU one.
+FUSED_OPS = {"toc_loss": ("cpu", "cuda")}
+
+_OVERRIDE = threading.local()
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[None]:
+    """Force ``auto``, ``fused`` or ``eager`` inside a ``with`` block (this thread only)."""
+    if name not in ("auto", "fused", "eager"):
+        raise ValueError(f"backend must be 'auto', 'fused' or 'eager', got {name!r}")
+    previous = getattr(_OVERRIDE, "value", None)
+    _OVERRIDE.value = name
+    try:
+        yield
+    finally:
+        _OVERRIDE.value = previous
+
+
+def _requested() -> str:
+    override: Optional[str] = getattr(_OVERRIDE, "value", None)
+    return override or requested_backend()
+
+
+def choose_backend(op: str, device: torch.device) -> tuple[str, str]:
+    """``("fused" | "eager", reason)`` for running ``op`` on ``device``.
+
+    Raises:
+        RuntimeError: ``fused`` was forced but cannot run here.
+    """
+    requested = _requested()
+    if requested == "eager":
+        return "eager", f"{OPS_ENV}=eager"
+    state = extension_state()
+    devices = FUSED_OPS.get(op, ())
+    if not state.loaded:
+        reason = state.reason
+    elif device.type not in devices:
+        reason = f"no fused {op} kernel for device type {device.type!r}"
+    elif device.type == "cuda" and not state.with_cuda:
+        reason = "realiisr._C was built without CUDA"
+    else:
+        return "fused", f"fused {device.type} kernel"
+    if requested == "fused":
+        raise RuntimeError(f"{OPS_ENV}=fused but {op} cannot use a fused kernel: {reason}")
+    return "eager", reason

@@ -1,0 +1,58 @@
+"""Eager PyTorch references of the fused ops.
+
+Each function here is at once the runtime fallback (no extension, or ``REALIISR_OPS=eager``), the test
+oracle for the fused kernels and the baseline of the benchmarks, so it lives in exactly one place.
+They follow the reference implementation's conventions (see ../shared/golden/README.md).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["toc_loss_map_reference", "reduce_toc_map", "toc_loss_reference", "TOC_OFFSETS"]
+
+#: The 8 neighbour offsets (dy, dx) of the thermal-order-consistency loss.
+TOC_OFFSETS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
+
+
+def toc_loss_map_reference(sr: Tensor, hr: Tensor, patch_size: int = 8, threshold: float = 0.1) -> Tensor:
+    """Per-patch TOC loss ``[B, 1, H // p, W // p]``; ``hr`` is detached (it is the target).
+
+    Channel mean → ``p×p`` average pooling (trailing rows/columns dropped) → for each of the 8 neighbour
+    offsets ``relu(-(Δsr·Δhr))·[|Δhr| ≥ τ]`` → sum / 8. A neighbour outside the patch grid contributes 0:
+    the reference fills the wrapped rows/columns of its rolled maps with the centre's own edge values.
+    """
+    s = F.avg_pool2d(sr.mean(dim=1, keepdim=True), patch_size, patch_size)
+    t = F.avg_pool2d(hr.detach().mean(dim=1, keepdim=True), patch_size, patch_size)
+    height, width = s.shape[-2:]
+    total = s * 0  # keeps the graph connected when the grid has a single patch
+    for dy, dx in TOC_OFFSETS:
+        # centres whose neighbour (y + dy, x + dx) is inside the grid
+        y0, y1 = max(0, -dy), height - max(0, dy)
+        x0, x1 = max(0, -dx), width - max(0, dx)
+        if y1 <= y0 or x1 <= x0:
+            continue
+        ds = s[..., y0:y1, x0:x1] - s[..., y0 + dy : y1 + dy, x0 + dx : x1 + dx]
+        dt = t[..., y0:y1, x0:x1] - t[..., y0 + dy : y1 + dy, x0 + dx : x1 + dx]
+        term = F.relu(-(ds * dt)) * (dt.abs() >= threshold).to(s.dtype)
+        total = total + F.pad(term, (x0, width - x1, y0, height - y1))
+    return total / len(TOC_OFFSETS)
+
+
+def reduce_toc_map(loss_map: Tensor, reduction: str) -> Tensor:
+    """``mean``: per-image sum over patches, then the batch mean (the reference's convention)."""
+    if reduction == "none":
+        return loss_map
+    if reduction == "sum":
+        return loss_map.sum()
+    if reduction == "mean":
+        return loss_map.sum(dim=(1, 2, 3)).mean()
+    raise ValueError(f"toc_loss: reduction must be 'none', 'sum' or 'mean', got {reduction!r}")
+
+
+def toc_loss_reference(
+    sr: Tensor, hr: Tensor, patch_size: int = 8, threshold: float = 0.1, reduction: str = "mean"
+) -> Tensor:
+    """The thermal-order-consistency loss, eager PyTorch."""
+    return reduce_toc_map(toc_loss_map_reference(sr, hr, patch_size, threshold), reduction)

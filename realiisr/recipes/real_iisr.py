@@ -1,0 +1,66 @@
+"""The Real-IISR recipes. Numbers follow the reference implementation (../shared/research/official-code.md)."""
+from __future__ import annotations
+
+from realiisr.core.recipes import Recipe, register_recipe
+
+PATCH_NUMS_512 = [1, 2, 3, 4, 6, 9, 13, 18, 24, 32]
+
+REAL_IISR_X4 = Recipe.from_dict(
+    {
+        "name": "real_iisr_x4",
+        "scale": 4,
+        "description": "Real-IISR at the reference's full size: VAR d24, TSG with conv stems, CAC rank 8, 512² output.",
+        "tokenizer": {
+            "type": "multiscale_vqvae",
+            "kwargs": {
+                "vocab_size": 4096,
+                "z_channels": 32,
+                "ch": 160,
+                "ch_mult": [1, 1, 2, 2, 4],
+                "num_res_blocks_encoder": 2,
+                "num_res_blocks_decoder": 3,
+                "beta": 0.25,
+                "quant_conv_ks": 3,
+                "quant_resi": 0.5,
+                "share_quant_resi": 4,
+                "patch_nums": PATCH_NUMS_512,
+            },
+        },
+        "codebook": {"type": "cac", "kwargs": {"vocab_size": 4096, "dim": 32, "rank": 8}},
+        "guidance": {
+            "type": "tsg",
+            "kwargs": {
+                "encoder": "conv",
+                "stem_widths": [32, 128, 256, 512, 1536],
+                "alpha": 3.0,
+                "fusion_reduction": 4,
+                "num_heads": 24,
+            },
+        },
+        "generator": {
+            "type": "var",
+            "kwargs": {
+                "depth": 24,
+                "width": 1536,
+                "num_heads": 24,
+                "mlp_ratio": 4.0,
+                "drop_path_rate": 0.1,
+                "patch_nums": PATCH_NUMS_512,
+                "num_classes": 2,
+                "attn_l2_norm": True,
+                "rope_grid": 32,
+            },
+        },
+        "losses": {"mse": {"type": "mse"}, "toc": {"type": "toc", "kwargs": {"patch_size": 8, "threshold": 0.1}}},
+        "loss_weights": {"ce": 1.0, "mse": 0.2, "toc": 0.8},
+        "meta": {
+            "paper": "arXiv:2603.04745",
+            "reference": "github.com/JZD151/Real-IISR@31524bc",
+            "trainable_parameters": 1144665865,
+            "frozen_tokenizer_parameters": 108948355,
+            "pixel_loss_path": "argmax",
+        },
+    }
+)
+
+register_recipe(REAL_IISR_X4, _builtin=True)
