@@ -21,7 +21,7 @@ demo: setup
 	$(VENV)/bin/realiisr demo
 
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	REALIISR_EXPECT_NO_EXTENSION=0 $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m pytest --benchmark $(PYTEST_ARGS)
