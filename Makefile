@@ -12,7 +12,8 @@ export HF_HUB_OFFLINE ?= 1
 export MAX_JOBS ?= 2
 export TORCH_CUDA_ARCH_LIST ?= 8.0;9.0
 CSRC := $(shell find csrc -type f 2>/dev/null)
-SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+# Evaluated by the shell when a recipe line runs (the venv may not exist when make reads this file).
+SITE := $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PYTEST_ARGS ?=
 
 .PHONY: demo test setup bench cmake-check pure-python-check clean
