@@ -1,1 +1,2 @@
-"""Builtin codebooks (registered on import; the registry imports this package on first lookup)."""
+"""Builtin codebooks (registered on import; CODEBOOKS imports this package on first lookup)."""
+from realiisr.codebooks import cac, vq  # noqa: F401

@@ -10,9 +10,13 @@ import torch
 
 from realiisr.ops._dispatch import FUSED_OPS, choose_backend, use_backend
 from realiisr.ops._loader import ExtensionState, extension_state
+from realiisr.ops.cac import cac_codebook, cac_embedding
 from realiisr.ops.toc_loss import toc_loss
 
-__all__ = ["toc_loss", "status", "build_info", "use_backend", "choose_backend", "extension_state", "ExtensionState"]
+__all__ = [
+    "cac_codebook",
+    "cac_embedding",
+    "toc_loss", "status", "build_info", "use_backend", "choose_backend", "extension_state", "ExtensionState"]
 
 
 def build_info() -> dict:

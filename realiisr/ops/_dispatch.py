@@ -11,8 +11,8 @@ from realiisr.ops._loader import OPS_ENV, extension_state, requested_backend
 
 __all__ = ["choose_backend", "use_backend", "FUSED_OPS"]
 
-#: Public op name → whether a CUDA kernel exists besides the CPU one.
-FUSED_OPS = {"toc_loss": ("cpu", "cuda")}
+#: Public op name → device types with a fused kernel (empty: eager reference only, for now).
+FUSED_OPS = {"toc_loss": ("cpu", "cuda"), "cac_embedding": (), "cac_codebook": ()}
 
 _OVERRIDE = threading.local()
 
@@ -48,6 +48,8 @@ def choose_backend(op: str, device: torch.device) -> tuple[str, str]:
     devices = FUSED_OPS.get(op, ())
     if not state.loaded:
         reason = state.reason
+    elif not devices:
+        reason = f"no fused {op} kernel yet"
     elif device.type not in devices:
         reason = f"no fused {op} kernel for device type {device.type!r}"
     elif device.type == "cuda" and not state.with_cuda:

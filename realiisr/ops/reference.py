@@ -10,7 +10,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["toc_loss_map_reference", "reduce_toc_map", "toc_loss_reference", "TOC_OFFSETS"]
+__all__ = [
+    "TOC_OFFSETS",
+    "cac_codebook_reference",
+    "cac_embedding_reference",
+    "reduce_toc_map",
+    "toc_loss_map_reference",
+    "toc_loss_reference",
+]
 
 #: The 8 neighbour offsets (dy, dx) of the thermal-order-consistency loss.
 TOC_OFFSETS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
@@ -56,3 +63,14 @@ def toc_loss_reference(
 ) -> Tensor:
     """The thermal-order-consistency loss, eager PyTorch."""
     return reduce_toc_map(toc_loss_map_reference(sr, hr, patch_size, threshold), reduction)
+
+
+def cac_embedding_reference(idx: Tensor, codebook: Tensor, U: Tensor, V: Tensor, h: Tensor, gate: Tensor) -> Tensor:
+    """``codebook[idx] + tanh(gate) · (U[idx] ⊙ h[b]) Vᵀ`` → ``[B, L, C]`` for ``idx [B, L]``, ``h [B, r]``."""
+    offset = (F.embedding(idx, U) * h.unsqueeze(1)) @ V.t()
+    return F.embedding(idx, codebook) + torch.tanh(gate) * offset
+
+
+def cac_codebook_reference(codebook: Tensor, U: Tensor, V: Tensor, h: Tensor, gate: Tensor) -> Tensor:
+    """The whole conditioned codebook ``[B, V, C]``."""
+    return codebook.unsqueeze(0) + torch.tanh(gate) * ((U.unsqueeze(0) * h.unsqueeze(1)) @ V.t())

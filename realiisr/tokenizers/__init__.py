@@ -1,1 +1,2 @@
-"""Builtin tokenizers (registered on import; the registry imports this package on first lookup)."""
+"""Builtin tokenizers (registered on import; TOKENIZERS imports this package on first lookup)."""
+from realiisr.tokenizers import multiscale_vqvae  # noqa: F401

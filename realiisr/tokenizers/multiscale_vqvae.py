@@ -1,0 +1,232 @@
+"""Multi-scale residual VQ-VAE tokenizer (VAR's, as Real-IISR uses it).
+
+An image is encoded to a latent ``f`` of ``patch_nums[-1]²`` positions; scale ``k`` quantises the
+area-downsampled residual to a ``pn_k × pn_k`` token map, whose code vectors are bicubic-upsampled back,
+refined by a partially shared Φ convolution and subtracted from the residual. The codebook is a separate
+component (``vq`` or ``cac``) passed to every method that needs code vectors.
+
+Reference behaviours kept behind named options (defaults reproduce the reference):
+    ``tokenize_phi_last_scale=False`` — tokenisation skips Φ at the last scale (decoding applies it).
+    ``ar_phi_last_scale=False`` — the autoregressive helper adds the last scale's codes without Φ
+        (the final image is decoded from the indices again, with Φ).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from realiisr.core.interfaces import Codebook, Tokenizer
+from realiisr.core.registries import TOKENIZERS
+from realiisr.tokenizers.vae_blocks import Decoder, Encoder
+
+__all__ = ["MultiScaleVQVAE", "Tokenization", "phi_index_per_scale"]
+
+
+def phi_index_per_scale(num_scales: int, num_phis: int) -> list[int]:
+    """Which Φ each scale uses: the tick nearest to ``k / (num_scales - 1)``.
+
+    Ticks are ``linspace(1/(3K), 1 - 1/(3K), K)`` for K = 4 and ``linspace(1/(2K), 1 - 1/(2K), K)``
+    otherwise (the reference's rule; (6 scales, 4 Φ) gives [0, 0, 1, 2, 3, 3]).
+    """
+    k = num_phis
+    lo = 1 / (3 * k) if k == 4 else 1 / (2 * k)
+    ticks = torch.linspace(lo, 1 - lo, k, dtype=torch.float64)
+    out = []
+    for si in range(num_scales):
+        at = si / (num_scales - 1) if num_scales > 1 else 0.0
+        out.append(int(torch.argmin((ticks - at).abs())))
+    return out
+
+
+class Phi(nn.Conv2d):
+    """``Φ(h) = (1 - r)·h + r·conv3×3(h)``."""
+
+    def __init__(self, channels: int, ratio: float) -> None:
+        super().__init__(channels, channels, 3, padding=1)
+        self.ratio = abs(ratio)
+
+    def forward(self, h: Tensor) -> Tensor:
+        return h * (1 - self.ratio) + super().forward(h) * self.ratio
+
+
+@dataclass
+class Tokenization:
+    """Result of :meth:`MultiScaleVQVAE.tokenize`."""
+
+    indices: list[Tensor]  # per scale, [B, pn²] int64
+    fhat: list[Tensor]  # cumulative reconstruction after each scale, [B, C, H, W]
+    last_residual: Tensor  # residual before the last scale, [B, pn_last², C]
+
+    @property
+    def flat(self) -> Tensor:
+        return torch.cat(self.indices, dim=1)
+
+
+@TOKENIZERS.register(name="multiscale_vqvae", aliases=("msvq",))
+class MultiScaleVQVAE(Tokenizer):
+    """The frozen VQ-VAE of Real-IISR (16× down-sampling for five ``ch_mult`` levels).
+
+    Args:
+        z_channels: latent / code vector width (``Cvae``).
+        ch, ch_mult, num_res_blocks_encoder, num_res_blocks_decoder: the convolutional trunk.
+        quant_conv_ks: kernel of the convolutions around the quantiser.
+        quant_resi: Φ's residual ratio ``r`` (0 disables Φ).
+        share_quant_resi: number of Φ convolutions shared across scales (0: one per scale).
+        patch_nums: token-map sides, coarse to fine; the last equals the latent side.
+        beta: commitment weight, used when the tokenizer itself is trained.
+        frozen: parameters do not require gradients (the reference fine-tunes with a frozen tokenizer).
+    """
+
+    def __init__(
+        self,
+        *,
+        z_channels: int = 32,
+        ch: int = 160,
+        ch_mult: Sequence[int] = (1, 1, 2, 2, 4),
+        num_res_blocks_encoder: int = 2,
+        num_res_blocks_decoder: int = 3,
+        quant_conv_ks: int = 3,
+        quant_resi: float = 0.5,
+        share_quant_resi: int = 4,
+        patch_nums: Sequence[int] = (1, 2, 3, 4, 6, 9, 13, 18, 24, 32),
+        beta: float = 0.25,
+        in_channels: int = 3,
+        dropout: float = 0.0,
+        frozen: bool = True,
+        tokenize_phi_last_scale: bool = False,
+        ar_phi_last_scale: bool = False,
+    ) -> None:
+        super().__init__()
+        self.z_channels = z_channels
+        self.patch_nums = tuple(int(p) for p in patch_nums)
+        self.downsample = 2 ** (len(ch_mult) - 1)
+        self.beta = beta
+        self.tokenize_phi_last_scale = tokenize_phi_last_scale
+        self.ar_phi_last_scale = ar_phi_last_scale
+        self.encoder = Encoder(ch=ch, ch_mult=ch_mult, num_res_blocks=num_res_blocks_encoder,
+                               z_channels=z_channels, in_channels=in_channels, dropout=dropout)
+        self.decoder = Decoder(ch=ch, ch_mult=ch_mult, num_res_blocks=num_res_blocks_decoder,
+                               z_channels=z_channels, out_channels=in_channels, dropout=dropout)
+        self.quant_conv = nn.Conv2d(z_channels, z_channels, quant_conv_ks, padding=quant_conv_ks // 2)
+        self.post_quant_conv = nn.Conv2d(z_channels, z_channels, quant_conv_ks, padding=quant_conv_ks // 2)
+        num_phis = share_quant_resi if share_quant_resi > 0 else len(self.patch_nums)
+        self.phis = nn.ModuleList(
+            Phi(z_channels, quant_resi) if abs(quant_resi) > 1e-6 else nn.Identity() for _ in range(num_phis)
+        )
+        self._phi_index = phi_index_per_scale(len(self.patch_nums), num_phis)
+        if frozen:
+            self.requires_grad_(False)
+
+    @property
+    def image_size(self) -> int:
+        return self.patch_nums[-1] * self.downsample
+
+    @property
+    def num_tokens(self) -> int:
+        return sum(p * p for p in self.patch_nums)
+
+    def phi(self, scale: int, h: Tensor) -> Tensor:
+        return self.phis[self._phi_index[scale]](h)
+
+    # ------------------------------------------------------------------ image → tokens
+    def encode(self, img: Tensor) -> Tensor:
+        """``[B, 3, H, W]`` in [-1, 1] → latent ``[B, Cvae, H/16, W/16]``."""
+        return self.quant_conv(self.encoder(img))
+
+    @staticmethod
+    def nearest(z: Tensor, weight: Tensor) -> Tensor:
+        """Index of the nearest code vector (squared L2) for each row of ``z [N, C]``."""
+        dist = (z * z).sum(1, keepdim=True) + (weight * weight).sum(1)
+        dist = torch.addmm(dist, z, weight.t(), alpha=-2, beta=1)
+        return dist.argmin(dim=1)
+
+    @torch.no_grad()
+    def tokenize(self, img: Tensor, codebook: Codebook) -> Tokenization:
+        """Residual quantisation of ``img`` against the plain (unconditioned) codebook."""
+        f = self.encode(img).float()
+        b, c, hgt, wid = f.shape
+        if (hgt, wid) != (self.patch_nums[-1],) * 2:
+            raise ValueError(
+                f"tokenize: a {img.shape[-2]}x{img.shape[-1]} image gives a {hgt}x{wid} latent, but patch_nums ends "
+                f"at {self.patch_nums[-1]} (images must be {self.image_size}x{self.image_size})"
+            )
+        weight = codebook.weight.float()
+        rest, fhat = f.clone(), torch.zeros_like(f)
+        indices, fhats, last = [], [], len(self.patch_nums) - 1
+        last_residual = rest
+        for si, pn in enumerate(self.patch_nums):
+            z = rest if si == last else F.interpolate(rest, size=(pn, pn), mode="area")
+            idx = self.nearest(z.permute(0, 2, 3, 1).reshape(-1, c), weight).view(b, pn * pn)
+            h = weight[idx].transpose(1, 2).reshape(b, c, pn, pn)
+            if si != last:
+                h = self.phi(si, F.interpolate(h, size=(hgt, wid), mode="bicubic"))
+            else:
+                last_residual = rest.clone()
+                if self.tokenize_phi_last_scale:
+                    h = self.phi(si, h)
+            fhat = fhat + h
+            rest = rest - h
+            indices.append(idx)
+            fhats.append(fhat.clone())
+        return Tokenization(indices, fhats, last_residual.permute(0, 2, 3, 1).reshape(b, -1, c))
+
+    # ------------------------------------------------------------------ tokens → generator input
+    def teacher_forcing_input(self, indices: Sequence[Tensor], codebook: Codebook) -> Tensor:
+        """``[B, L - 1, Cvae]``: the area-downsampled running reconstruction fed as the next scale's input."""
+        b, side = indices[0].shape[0], self.patch_nums[-1]
+        fhat = torch.zeros(b, self.z_channels, side, side, device=indices[0].device)
+        out = []
+        for si in range(len(self.patch_nums) - 1):
+            pn = self.patch_nums[si]
+            h = codebook.embed(indices[si]).float().transpose(1, 2).reshape(b, -1, pn, pn)
+            fhat = fhat + self.phi(si, F.interpolate(h, size=(side, side), mode="bicubic"))
+            nxt = self.patch_nums[si + 1]
+            out.append(F.interpolate(fhat, size=(nxt, nxt), mode="area").flatten(2).transpose(1, 2))
+        return torch.cat(out, dim=1)
+
+    def next_ar_input(self, si: int, fhat: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+        """One autoregressive step: add scale ``si``'s code map ``h [B, C, pn, pn]``; return (fhat, next input)."""
+        side = self.patch_nums[-1]
+        if si != len(self.patch_nums) - 1:
+            fhat = fhat + self.phi(si, F.interpolate(h, size=(side, side), mode="bicubic"))
+            nxt = self.patch_nums[si + 1]
+            return fhat, F.interpolate(fhat, size=(nxt, nxt), mode="area")
+        fhat = fhat + (self.phi(si, h) if self.ar_phi_last_scale else h)
+        return fhat, fhat
+
+    # ------------------------------------------------------------------ tokens → image
+    def embeddings_to_fhat(self, maps: Sequence[Tensor]) -> Tensor:
+        """Sum of Φ(upsampled code maps) over all scales (Φ at every scale, as the reference decodes)."""
+        side = self.patch_nums[-1]
+        fhat = None
+        for si, h in enumerate(maps):
+            if h.shape[-1] != side:
+                h = F.interpolate(h, size=(side, side), mode="bicubic")
+            h = self.phi(si, h)
+            fhat = h if fhat is None else fhat + h
+        return fhat
+
+    def decode_fhat(self, fhat: Tensor) -> Tensor:
+        """Latent → image in [-1, 1]."""
+        return self.decoder(self.post_quant_conv(fhat)).clamp(-1, 1)
+
+    def code_maps(self, indices: Sequence[Tensor], codebook: Codebook, h: Optional[Tensor] = None) -> list[Tensor]:
+        """Per-scale code maps ``[B, C, pn, pn]``, conditioned on ``h`` when the codebook supports it."""
+        maps = []
+        for idx in indices:
+            b, n = idx.shape
+            pn = int(round(n**0.5))
+            maps.append(codebook.embed(idx, h).transpose(1, 2).reshape(b, -1, pn, pn))
+        return maps
+
+    def decode_indices(self, indices: Sequence[Tensor], codebook: Codebook, h: Optional[Tensor] = None) -> Tensor:
+        """Token maps of every scale → image in [-1, 1]."""
+        return self.decode_fhat(self.embeddings_to_fhat(self.code_maps(indices, codebook, h)))
+
+    def forward(self, img: Tensor, codebook: Codebook) -> Tensor:
+        """Reconstruction through the full token hierarchy (for evaluating the tokenizer)."""
+        return self.decode_fhat(self.tokenize(img, codebook).fhat[-1])
