@@ -1,1 +1,2 @@
-"""Builtin guidance (registered on import; the registry imports this package on first lookup)."""
+"""Builtin guidance (registered on import; GUIDANCE imports this package on first lookup)."""
+from realiisr.guidance import tsg  # noqa: F401
