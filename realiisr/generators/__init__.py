@@ -1,1 +1,2 @@
-"""Builtin generators (registered on import; the registry imports this package on first lookup)."""
+"""Builtin generators (registered on import; GENERATORS imports this package on first lookup)."""
+from realiisr.generators import var  # noqa: F401

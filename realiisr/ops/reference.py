@@ -6,6 +6,9 @@ They follow the reference implementation's conventions (see ../shared/golden/REA
 """
 from __future__ import annotations
 
+import functools
+from typing import Optional, Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -15,6 +18,7 @@ __all__ = [
     "cac_codebook_reference",
     "cac_embedding_reference",
     "reduce_toc_map",
+    "scale_attention_reference",
     "toc_loss_map_reference",
     "toc_loss_reference",
 ]
@@ -74,3 +78,28 @@ def cac_embedding_reference(idx: Tensor, codebook: Tensor, U: Tensor, V: Tensor,
 def cac_codebook_reference(codebook: Tensor, U: Tensor, V: Tensor, h: Tensor, gate: Tensor) -> Tensor:
     """The whole conditioned codebook ``[B, V, C]``."""
     return codebook.unsqueeze(0) + torch.tanh(gate) * ((U.unsqueeze(0) * h.unsqueeze(1)) @ V.t())
+
+
+@functools.lru_cache(maxsize=16)
+def _level_mask(level_ends: tuple[int, ...], q_len: int, device: str) -> Tensor:
+    """Boolean ``[q_len, k_len]``: query of level a sees key of level b iff b ≤ a (queries are the last q_len rows)."""
+    k_len = level_ends[-1]
+    ends = torch.tensor(level_ends, device=device)
+    rows = torch.arange(k_len - q_len, k_len, device=device)
+    row_level = torch.bucketize(rows, ends, right=True)
+    visible_end = ends[row_level]
+    return torch.arange(k_len, device=device).unsqueeze(0) < visible_end.unsqueeze(1)
+
+
+def scale_attention_reference(
+    q: Tensor, k: Tensor, v: Tensor, level_ends: Optional[Sequence[int]], scale: Optional[float] = None
+) -> Tensor:
+    """Block-causal attention over ``[context | scale 1 | scale 2 | ...]``.
+
+    ``level_ends`` are the exclusive end offsets of each level in the key sequence; a query attends to every
+    key of its own and earlier levels. ``None`` means no mask (a KV-cache step over the newest level).
+    """
+    if level_ends is None:
+        return F.scaled_dot_product_attention(q, k, v, scale=scale)
+    mask = _level_mask(tuple(int(e) for e in level_ends), q.shape[-2], str(q.device))
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)

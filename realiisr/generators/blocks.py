@@ -1,0 +1,134 @@
+"""Transformer pieces of the VAR generator: 2-D RoPE, L2-normalised attention with a KV cache, AdaLN blocks."""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from realiisr.ops import scale_attention
+
+__all__ = ["rope_angles", "apply_rope", "SelfAttention", "AdaLNBlock", "AdaLNHead", "DropPath"]
+
+
+def rope_angles(head_dim: int, maps: Sequence[int], grid: int = 32, theta: float = 10000.0) -> Tensor:
+    """Rotation angles ``[N, head_dim / 2]`` for the token maps ``maps`` (sides), concatenated in order.
+
+    Token (i, j) of a ``pn × pn`` map sits at ``(i·grid/pn, j·grid/pn)`` on a fixed grid (the reference
+    hard-codes 32, whatever the final map size). The first half of the rotation pairs turns with the row
+    coordinate, the second half with the column, at frequencies ``θ^(-4k/head_dim)``.
+    """
+    freqs = 1.0 / (theta ** (torch.arange(0, head_dim, 4)[: head_dim // 4].float() / head_dim))
+    rows, cols = [], []
+    for pn in maps:
+        i, j = torch.meshgrid(torch.arange(pn), torch.arange(pn), indexing="ij")
+        rows.append(i.flatten() / pn * grid)
+        cols.append(j.flatten() / pn * grid)
+    return torch.cat([torch.outer(torch.cat(rows), freqs), torch.outer(torch.cat(cols), freqs)], dim=1)
+
+
+def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate adjacent pairs of the last dim of ``x [B, H, L, D]`` by angles with tables ``[L, D/2]`` (float32 math)."""
+    pairs = x.float().unflatten(-1, (-1, 2))
+    a, b = pairs[..., 0], pairs[..., 1]
+    out = torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1).flatten(-2)
+    return out.type_as(x)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth per sample (a few lines, so no dependency for it)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(1 - self.p)
+        return x * keep / (1 - self.p)
+
+
+class SelfAttention(nn.Module):
+    """Attention with q/v biases (no k bias), L2-normalised q/k, a learnt per-head scale and RoPE after the norm."""
+
+    def __init__(self, width: int, num_heads: int, l2_norm: bool = True, attn_drop: float = 0.0) -> None:
+        super().__init__()
+        self.num_heads, self.head_dim = num_heads, width // num_heads
+        self.l2_norm = l2_norm
+        self.mat_qkv = nn.Linear(width, 3 * width, bias=False)
+        self.q_bias = nn.Parameter(torch.zeros(width))
+        self.v_bias = nn.Parameter(torch.zeros(width))
+        if l2_norm:
+            self.scale_mul = nn.Parameter(torch.full((1, num_heads, 1, 1), math.log(4.0)))
+            self.max_scale_mul = math.log(100.0)
+        self.proj = nn.Linear(width, width)
+        self.attn_drop = attn_drop
+        self.cache: Optional[tuple[Tensor, Tensor]] = None
+        self.caching = False
+
+    def set_caching(self, enabled: bool) -> None:
+        self.caching, self.cache = enabled, None
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, level_ends: Optional[Sequence[int]]) -> Tensor:
+        b, n, c = x.shape
+        bias = torch.cat((self.q_bias, torch.zeros_like(self.q_bias), self.v_bias))
+        q, k, v = F.linear(x, self.mat_qkv.weight, bias).view(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        scale = None
+        if self.l2_norm:
+            q = F.normalize(q, dim=-1) * self.scale_mul.clamp_max(self.max_scale_mul).exp()
+            k = F.normalize(k, dim=-1)
+            scale = 1.0
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if self.caching:
+            if self.cache is not None:
+                k = torch.cat((self.cache[0], k), dim=2)
+                v = torch.cat((self.cache[1], v), dim=2)
+            self.cache = (k, v)
+        if self.training and self.attn_drop > 0:
+            raise NotImplementedError("attention dropout is not supported (the reference uses 0)")
+        out = scale_attention(q, k, v, level_ends, scale=scale)
+        return self.proj(out.transpose(1, 2).reshape(b, n, c))
+
+
+class FFN(nn.Module):
+    def __init__(self, width: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(width, hidden), nn.Linear(hidden, width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+
+
+class AdaLNBlock(nn.Module):
+    """``x += γ1·Attn(LN(x)(1+s1)+b1)``; ``x += γ2·FFN(LN(x)(1+s2)+b2)``, modulation from the class embedding."""
+
+    def __init__(self, width: int, num_heads: int, mlp_ratio: float, drop_path: float, l2_norm: bool, eps: float) -> None:
+        super().__init__()
+        self.width = width
+        self.attn = SelfAttention(width, num_heads, l2_norm)
+        self.ffn = FFN(width, round(width * mlp_ratio))
+        self.norm = nn.LayerNorm(width, eps=eps, elementwise_affine=False)
+        self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: Tensor, cond: Tensor, cos: Tensor, sin: Tensor, level_ends: Optional[Sequence[int]]) -> Tensor:
+        gamma1, gamma2, scale1, scale2, shift1, shift2 = self.ada_lin(cond).view(-1, 1, 6, self.width).unbind(2)
+        x = x + self.drop_path(self.attn(self.norm(x) * (scale1 + 1) + shift1, cos, sin, level_ends) * gamma1)
+        return x + self.drop_path(self.ffn(self.norm(x) * (scale2 + 1) + shift2) * gamma2)
+
+
+class AdaLNHead(nn.Module):
+    """Modulated LayerNorm before the classifier: ``LN(x)(1+scale)+shift``."""
+
+    def __init__(self, width: int, eps: float) -> None:
+        super().__init__()
+        self.width = width
+        self.norm = nn.LayerNorm(width, eps=eps, elementwise_affine=False)
+        self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
+
+    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
+        scale, shift = self.ada_lin(cond).view(-1, 1, 2, self.width).unbind(2)
+        return self.norm(x) * (scale + 1) + shift

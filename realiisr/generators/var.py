@@ -1,0 +1,171 @@
+"""The VAR generator: next-scale prediction over multi-scale VQ tokens, conditioned on a token context.
+
+Sequence layout: ``[context | class token | scale-2 inputs | … | scale-K inputs]``; the class-token position
+predicts the 1×1 scale and the inputs of scale k predict scale k. Attention is bidirectional within a
+level and causal across levels (the context and the class token are level 0).
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from realiisr.core.interfaces import Generator
+from realiisr.core.registries import GENERATORS
+from realiisr.generators.blocks import AdaLNBlock, AdaLNHead, rope_angles
+from realiisr.generators.sampling import sample_top_k_top_p
+
+__all__ = ["VARGenerator"]
+
+
+@GENERATORS.register(name="var")
+class VARGenerator(Generator):
+    """Args:
+        depth, width, num_heads, mlp_ratio: transformer size (the reference: 24, 1536, 24, 4).
+        drop_path_rate: stochastic depth, linear from 0 to this over the blocks.
+        patch_nums: token-map sides, coarse to fine.
+        context_maps: sides of the context token maps (TSG: ``[pn_K, pn_K]`` for LR and guidance tokens).
+        vocab_size, z_channels: codebook size and code width.
+        num_classes: class embeddings; the last class is the negative one used by classifier-free guidance.
+        attn_l2_norm: L2-normalised q/k with a learnt per-head scale (softmax scale 1).
+        rope_grid, rope_theta: the scale-aligned RoPE grid (the reference hard-codes 32) and base.
+    """
+
+    def __init__(
+        self,
+        *,
+        depth: int = 24,
+        width: int = 1536,
+        num_heads: int = 24,
+        mlp_ratio: float = 4.0,
+        drop_path_rate: float = 0.1,
+        patch_nums: Sequence[int] = (1, 2, 3, 4, 6, 9, 13, 18, 24, 32),
+        context_maps: Optional[Sequence[int]] = None,
+        vocab_size: int = 4096,
+        z_channels: int = 32,
+        num_classes: int = 2,
+        attn_l2_norm: bool = True,
+        rope_grid: int = 32,
+        rope_theta: float = 10000.0,
+        norm_eps: float = 1e-6,
+    ) -> None:
+        super().__init__()
+        if width % num_heads:
+            raise ValueError(f"var: width {width} is not divisible by num_heads {num_heads}")
+        self.patch_nums = tuple(int(p) for p in patch_nums)
+        self.context_maps = tuple(int(s) for s in (context_maps or (self.patch_nums[-1],) * 2))
+        self.width, self.num_classes, self.vocab_size = width, num_classes, vocab_size
+        self.num_context = sum(s * s for s in self.context_maps)
+        self.first_l = self.num_context + 1
+        self.num_tokens = sum(p * p for p in self.patch_nums)
+        self.word_embed = nn.Linear(z_channels, width)
+        self.class_emb = nn.Embedding(num_classes, width)
+        self.pos_start = nn.Parameter(torch.randn(1, self.first_l, width) * (1 / (3 * width)) ** 0.5)
+        self.lvl_embed = nn.Embedding(len(self.patch_nums), width)
+        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.blocks = nn.ModuleList(
+            AdaLNBlock(width, num_heads, mlp_ratio, rates[i], attn_l2_norm, norm_eps) for i in range(depth)
+        )
+        self.head_nm = AdaLNHead(width, norm_eps)
+        self.head = nn.Linear(width, vocab_size)
+        # level ends of the whole sequence: the context + class token, then each later scale
+        ends, cur = [self.first_l], self.first_l
+        for pn in self.patch_nums[1:]:
+            cur += pn * pn
+            ends.append(cur)
+        self.level_ends = tuple(ends)
+        levels = torch.cat([torch.zeros(self.first_l, dtype=torch.long)] + [
+            torch.full((pn * pn,), i + 1, dtype=torch.long) for i, pn in enumerate(self.patch_nums[1:])
+        ])
+        angles = rope_angles(width // num_heads, list(self.context_maps) + list(self.patch_nums), rope_grid, rope_theta)
+        # Derived tables, rebuilt from the configuration: never written to checkpoints.
+        self.register_buffer("levels", levels, persistent=False)
+        self.register_buffer("rope_cos", angles.cos(), persistent=False)
+        self.register_buffer("rope_sin", angles.sin(), persistent=False)
+
+    @property
+    def sequence_length(self) -> int:
+        return self.first_l + self.num_tokens - 1
+
+    def _run(self, x: Tensor, cond: Tensor, rows: slice, level_ends: Optional[Sequence[int]]) -> Tensor:
+        cos, sin = self.rope_cos[rows], self.rope_sin[rows]
+        for block in self.blocks:
+            x = block(x, cond, cos, sin, level_ends)
+        return self.head(self.head_nm(x.float(), cond).float()).float()
+
+    def start_tokens(self, context: Tensor, labels: Tensor) -> Tensor:
+        """``[context | class token]`` without positions ``[B, first_l, width]``."""
+        if context.shape[1] != self.num_context:
+            raise ValueError(
+                f"var: the guidance gave {context.shape[1]} context tokens, the generator expects {self.num_context} "
+                f"(context_maps={list(self.context_maps)})"
+            )
+        return torch.cat([context, self.class_emb(labels).unsqueeze(1)], dim=1)
+
+    def forward(self, context: Tensor, labels: Tensor, teacher_input: Tensor) -> tuple[Tensor, Tensor]:
+        """Teacher-forced logits ``[B, L, V]`` and the positioned start tokens ``[B, first_l, width]``.
+
+        ``teacher_input`` is ``[B, L - 1, z_channels]`` from the tokenizer's ``teacher_forcing_input``.
+        """
+        cond = self.class_emb(labels)
+        start = self.start_tokens(context, labels) + self.pos_start
+        x = torch.cat([start, self.word_embed(teacher_input.float())], dim=1) + self.lvl_embed(self.levels)
+        logits = self._run(x, cond, slice(0, self.sequence_length), self.level_ends)
+        return logits[:, self.first_l - 1 :], start
+
+    @torch.no_grad()
+    def generate(
+        self,
+        context: Tensor,
+        labels: Tensor,
+        next_input: Callable[[int, Tensor], Tensor],
+        *,
+        cfg: float = 1.0,
+        top_k: int = 1,
+        top_p: float = 0.75,
+        generator: Optional[torch.Generator] = None,
+        on_logits: Optional[Callable[[int, Tensor], None]] = None,
+    ) -> list[Tensor]:
+        """Autoregressive next-scale sampling with a KV cache and image-based classifier-free guidance.
+
+        Args:
+            next_input: ``(scale, indices [B, pn²]) → next scale's input [B, pn_next², z_channels]`` (the
+                tokenizer's running reconstruction); called after every scale but the last.
+            cfg: guidance strength; scale k uses ``t = cfg·k/(K-1)``, logits ``(1+t)·cond − t·negative``.
+            on_logits: called with the post-guidance logits of each scale (for tests and analysis).
+
+        Returns:
+            The sampled indices of every scale, ``[B, pn²]`` each.
+        """
+        b = context.shape[0]
+        negative = torch.full_like(labels, self.num_classes - 1)
+        cond = self.class_emb(torch.cat([labels, negative]))
+        start = torch.cat([context, context]) if context.shape[0] == b else context
+        start = torch.cat([start, cond.unsqueeze(1)], dim=1)
+        lvl = self.lvl_embed(self.levels)
+        x = start + self.pos_start + lvl[: self.first_l]
+        for block in self.blocks:
+            block.attn.set_caching(True)
+        indices, row, last = [], 0, len(self.patch_nums) - 1
+        try:
+            for si, pn in enumerate(self.patch_nums):
+                count = self.first_l if si == 0 else pn * pn
+                logits = self._run(x, cond, slice(row, row + count), None)
+                row += count
+                t = cfg * si / last if last else 0.0
+                logits = (1 + t) * logits[:b] - t * logits[b:]
+                if si == 0:
+                    logits = logits[:, -1:]
+                if on_logits is not None:
+                    on_logits(si, logits)
+                idx = sample_top_k_top_p(logits, top_k, top_p, generator)
+                indices.append(idx)
+                if si != last:
+                    nxt = self.patch_nums[si + 1]
+                    x = self.word_embed(next_input(si, idx).float()) + lvl[row : row + nxt * nxt]
+                    x = torch.cat([x, x])
+        finally:
+            for block in self.blocks:
+                block.attn.set_caching(False)
+        return indices

@@ -1,0 +1,35 @@
+"""Multi-scale block-causal attention (the VAR mask: bidirectional within a level, causal across levels)."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from torch import Tensor
+
+from realiisr.ops._dispatch import choose_backend
+from realiisr.ops.reference import scale_attention_reference
+
+__all__ = ["scale_attention"]
+
+
+def scale_attention(
+    q: Tensor, k: Tensor, v: Tensor, level_ends: Optional[Sequence[int]], scale: Optional[float] = None
+) -> Tensor:
+    """Attention of ``q [B, H, Lq, D]`` over ``k, v [B, H, Lk, D]``.
+
+    Args:
+        level_ends: exclusive end offsets of each level in the key sequence (the last equals ``Lk``); the
+            queries are the last ``Lq`` positions. ``None``: no mask (a KV-cache step).
+        scale: softmax scale (default ``D**-0.5``; the VAR blocks use 1 with L2-normalised q/k).
+    """
+    if q.dim() != 4 or k.shape != v.shape or q.shape[:2] != k.shape[:2] or q.shape[-1] != k.shape[-1]:
+        raise ValueError(
+            f"scale_attention: expected q [B,H,Lq,D] and k, v [B,H,Lk,D], got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
+        )
+    if level_ends is not None:
+        ends = list(level_ends)
+        if not ends or ends[-1] != k.shape[-2] or any(b <= a for a, b in zip([0] + ends[:-1], ends)):
+            raise ValueError(f"scale_attention: level_ends {ends} must increase strictly and end at Lk={k.shape[-2]}")
+        if q.shape[-2] > k.shape[-2]:
+            raise ValueError(f"scale_attention: {q.shape[-2]} queries but only {k.shape[-2]} keys")
+    choose_backend("scale_attention", q.device)
+    return scale_attention_reference(q, k, v, level_ends, scale)
