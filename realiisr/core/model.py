@@ -1,21 +1,37 @@
-"""The assembled model: the recipe's components in one ``nn.Module`` that remembers its recipe."""
+"""The assembled Real-IISR model: tokenizer, codebook, guidance, generator and physics losses of one recipe.
+
+Images are ``[B, 3, H, W]`` in [-1, 1]; the LR input is already resized to the output size (the
+reference's convention). Outputs of :meth:`sample` and the decoded images of the losses are in [0, 1].
+
+Recipe ``options`` (defaults reproduce the reference):
+    ``pixel_loss_path``: ``"argmax"`` decodes the teacher-forced argmax tokens for the pixel losses (their
+        gradients then reach only the codebook condition path), ``"soft"`` decodes the probability-weighted
+        conditioned codebook so the pixel losses also train the transformer.
+    ``cac_condition_train`` / ``cac_condition_infer``: whether the CAC condition ``h`` is computed from the
+        start tokens ``"with_pos_start"`` or ``"without_pos_start"``; the reference uses the former in
+        training and the latter at inference.
+"""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
-from torch import nn
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from realiisr.core.recipes import Recipe
 
 __all__ = ["RealIISR"]
 
+_DEFAULT_OPTIONS = {
+    "pixel_loss_path": "argmax",
+    "cac_condition_train": "with_pos_start",
+    "cac_condition_infer": "without_pos_start",
+}
+
 
 class RealIISR(nn.Module):
-    """Tokenizer, codebook, guidance, generator and physics losses of one recipe.
-
-    The resolved recipe is kept as ``model.recipe`` (and returned by :meth:`extra_repr`), so the exact
-    configuration travels with the module and can be written next to a checkpoint.
-    """
+    """The model built by :func:`realiisr.build`; ``model.recipe`` is the resolved recipe it was built from."""
 
     def __init__(
         self,
@@ -35,6 +51,12 @@ class RealIISR(nn.Module):
         self.generator = generator
         self.losses = nn.ModuleDict(losses)
         self.loss_weights = dict(recipe.loss_weights)
+        unknown = set(recipe.options) - set(_DEFAULT_OPTIONS)
+        if unknown:
+            raise ValueError(f"recipe {recipe.name!r}: unknown options {sorted(unknown)}; known: {sorted(_DEFAULT_OPTIONS)}")
+        self.options = {**_DEFAULT_OPTIONS, **recipe.options}
+        if self.options["pixel_loss_path"] not in ("argmax", "soft"):
+            raise ValueError(f"pixel_loss_path must be 'argmax' or 'soft', got {self.options['pixel_loss_path']!r}")
 
     @property
     def scale(self) -> int:
@@ -42,11 +64,123 @@ class RealIISR(nn.Module):
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Unique parameters (shared tensors counted once)."""
-        seen: dict[int, Any] = {}
-        for p in self.parameters():
-            if not trainable_only or p.requires_grad:
-                seen[id(p)] = p
+        seen = {id(p): p for p in self.parameters() if not trainable_only or p.requires_grad}
         return sum(p.numel() for p in seen.values())
 
     def extra_repr(self) -> str:
         return f"recipe={self.recipe.name!r}, scale={self.recipe.scale}"
+
+    # ------------------------------------------------------------------ shared steps
+    def _labels(self, batch: int, labels: Optional[Tensor], device: torch.device) -> Tensor:
+        if labels is None:
+            return torch.zeros(batch, dtype=torch.long, device=device)
+        return labels.to(device=device, dtype=torch.long)
+
+    def _condition(self, start: Tensor, with_pos: bool) -> Optional[Tensor]:
+        """CAC condition ``h`` from the (positioned or raw) start tokens."""
+        if not getattr(self.codebook, "conditioned", False):
+            return None
+        if with_pos:
+            start = start + self.generator.pos_start
+        return self.codebook.condition(start)
+
+    def _split(self, flat: Tensor) -> list[Tensor]:
+        sizes = [p * p for p in self.tokenizer.patch_nums]
+        return list(flat.split(sizes, dim=1))
+
+    # ------------------------------------------------------------------ training
+    def teacher_forced(self, lr: Tensor, hr: Tensor, labels: Optional[Tensor] = None) -> dict[str, Any]:
+        """Tokenise ``hr``, run the generator with teacher forcing on ``lr``'s guidance."""
+        tokens = self.tokenizer.tokenize(hr, self.codebook)
+        teacher_input = self.tokenizer.teacher_forcing_input(tokens.indices, self.codebook)
+        labels = self._labels(lr.shape[0], labels, lr.device)
+        context = self.guidance(lr)
+        logits, start = self.generator(context, labels, teacher_input)
+        h = self._condition(start, self.options["cac_condition_train"] == "with_pos_start")
+        return {"tokens": tokens, "teacher_input": teacher_input, "logits": logits, "context": context, "h": h}
+
+    def training_losses(self, lr: Tensor, hr: Tensor, labels: Optional[Tensor] = None) -> dict[str, Tensor]:
+        """Cross-entropy plus the recipe's weighted physics losses on the decoded prediction.
+
+        Returns ``total`` and every term (``ce``, one per physics loss), plus ``ce_tail`` (last scale),
+        ``acc``/``acc_tail`` (teacher-forced token accuracy, %), ``sr`` ([0, 1]) and ``pred`` (indices).
+        """
+        out = self.teacher_forced(lr, hr, labels)
+        logits, target = out["logits"], out["tokens"].flat
+        b, n, vocab = logits.shape
+        ce_tokens = F.cross_entropy(logits.reshape(-1, vocab), target.reshape(-1), reduction="none").view(b, n)
+        pred = logits.argmax(dim=-1)
+        tail = self.tokenizer.patch_nums[-1] ** 2
+        result: dict[str, Tensor] = {
+            "ce": ce_tokens.mean(dim=1).mean(),
+            "ce_tail": ce_tokens[:, -tail:].mean(dim=1).mean(),
+            "acc": (pred == target).float().mean() * 100,
+            "acc_tail": (pred[:, -tail:] == target[:, -tail:]).float().mean() * 100,
+            "pred": pred,
+        }
+        if self.losses:
+            if self.options["pixel_loss_path"] == "soft":
+                sr = self.decode_soft(logits, out["h"])
+            else:
+                sr = self.tokenizer.decode_indices(self._split(pred), self.codebook, out["h"])
+            sr = (sr + 1) / 2
+            hr01 = (hr + 1) / 2
+            result["sr"] = sr
+            for name, loss in self.losses.items():
+                result[name] = loss(sr, hr01)
+        result["total"] = sum(self.loss_weights.get(name, 1.0 if name == "ce" else 0.0) * result[name]
+                              for name in ["ce", *self.losses])
+        return result
+
+    def decode_soft(self, logits: Tensor, h: Optional[Tensor]) -> Tensor:
+        """Decode the probability-weighted (conditioned) code vectors — differentiable in the logits."""
+        probs = logits.softmax(dim=-1)
+        codebook = self.codebook.codebook(h)
+        vectors = probs @ codebook if codebook.dim() == 3 else probs @ codebook.unsqueeze(0)
+        maps = []
+        for chunk, pn in zip(self._split(vectors), self.tokenizer.patch_nums):
+            maps.append(chunk.transpose(1, 2).reshape(vectors.shape[0], -1, pn, pn))
+        return self.tokenizer.decode_fhat(self.tokenizer.embeddings_to_fhat(maps))
+
+    def forward(self, lr: Tensor, hr: Tensor, labels: Optional[Tensor] = None) -> dict[str, Tensor]:
+        return self.training_losses(lr, hr, labels)
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def sample(
+        self,
+        lr: Tensor,
+        labels: Optional[Tensor] = None,
+        *,
+        cfg: float = 1.0,
+        top_k: int = 1,
+        top_p: float = 0.75,
+        generator: Optional[torch.Generator] = None,
+        return_details: bool = False,
+    ) -> Any:
+        """Super-resolve ``lr`` (``[B, 3, H, W]`` in [-1, 1], already at the output size) → ``[B, 3, H, W]`` in [0, 1].
+
+        Defaults are the reference's test settings (cfg 1, top-k 1, top-p 0.75: greedy decoding).
+        """
+        labels = self._labels(lr.shape[0], labels, lr.device)
+        context = self.guidance(lr)
+        start = self.generator.start_tokens(context, labels)
+        h = self._condition(start, self.options["cac_condition_infer"] == "with_pos_start")
+        side = self.tokenizer.patch_nums[-1]
+        state = {"fhat": torch.zeros(lr.shape[0], self.tokenizer.z_channels, side, side, device=lr.device)}
+        logits_seen: list[Tensor] = []
+
+        def next_input(si: int, idx: Tensor) -> Tensor:
+            pn = self.tokenizer.patch_nums[si]
+            maps = self.codebook.embed(idx).float().transpose(1, 2).reshape(idx.shape[0], -1, pn, pn)
+            state["fhat"], nxt = self.tokenizer.next_ar_input(si, state["fhat"], maps)
+            return nxt.flatten(2).transpose(1, 2)
+
+        indices = self.generator.generate(
+            context, labels, next_input, cfg=cfg, top_k=top_k, top_p=top_p, generator=generator,
+            on_logits=(lambda si, lg: logits_seen.append(lg.clone())) if return_details else None,
+        )
+        img = (self.tokenizer.decode_indices(indices, self.codebook, h) + 1) / 2
+        if return_details:
+            return {"img": img, "indices": indices, "logits": logits_seen, "h": h, "context": context}
+        return img

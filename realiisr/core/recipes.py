@@ -88,6 +88,7 @@ class Recipe:
         losses: named physics losses (the generator's cross-entropy is implicit and weighted as ``ce``).
         loss_weights: weight per loss name, ``ce`` included.
         weights: trained weights, if any.
+        options: model-level behaviour switches (e.g. ``pixel_loss_path``), see :class:`RealIISR`.
         meta: free-form data (paper, notes, reference constructor arguments).
     """
 
@@ -101,6 +102,7 @@ class Recipe:
     loss_weights: Mapping[str, float] = field(default_factory=dict)
     weights: Optional[WeightsSpec] = None
     description: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -122,6 +124,7 @@ class Recipe:
         out["loss_weights"] = {k: float(v) for k, v in self.loss_weights.items()}
         out["weights"] = None if self.weights is None else dataclasses.asdict(self.weights)
         out["description"] = self.description
+        out["options"] = _plain(self.options)
         out["meta"] = _plain(self.meta)
         return out
 
@@ -146,6 +149,7 @@ class Recipe:
         weights = data.get("weights")
         if isinstance(weights, Mapping):
             data["weights"] = WeightsSpec(**weights)
+        data["options"] = copy.deepcopy(dict(data.get("options") or {}))
         data["meta"] = copy.deepcopy(dict(data.get("meta") or {}))
         return cls(**data)
 
@@ -248,7 +252,7 @@ def apply_overrides(recipe: Recipe, overrides: Optional[Mapping[str, Any]] = Non
                 data["loss_weights"].pop(rest[0], None)
                 continue
             data["losses"][rest[0]] = _apply_component(dict(current or {}), rest[1:], value)
-        elif head in ("loss_weights", "meta", "weights") and rest:
+        elif head in ("loss_weights", "options", "meta", "weights") and rest:
             if data.get(head) is None:
                 data[head] = {}
             _set_path(data[head], rest, value)

@@ -104,14 +104,14 @@ class VARGenerator(Generator):
         return torch.cat([context, self.class_emb(labels).unsqueeze(1)], dim=1)
 
     def forward(self, context: Tensor, labels: Tensor, teacher_input: Tensor) -> tuple[Tensor, Tensor]:
-        """Teacher-forced logits ``[B, L, V]`` and the positioned start tokens ``[B, first_l, width]``.
+        """Teacher-forced logits ``[B, L, V]`` and the start tokens ``[B, first_l, width]`` (without positions).
 
         ``teacher_input`` is ``[B, L - 1, z_channels]`` from the tokenizer's ``teacher_forcing_input``.
         """
         cond = self.class_emb(labels)
-        start = self.start_tokens(context, labels) + self.pos_start
-        x = torch.cat([start, self.word_embed(teacher_input.float())], dim=1) + self.lvl_embed(self.levels)
-        logits = self._run(x, cond, slice(0, self.sequence_length), self.level_ends)
+        start = self.start_tokens(context, labels)
+        x = torch.cat([start + self.pos_start, self.word_embed(teacher_input.float())], dim=1)
+        logits = self._run(x + self.lvl_embed(self.levels), cond, slice(0, self.sequence_length), self.level_ends)
         return logits[:, self.first_l - 1 :], start
 
     @torch.no_grad()
