@@ -63,7 +63,7 @@ class VARGenerator(Generator):
         self.class_emb = nn.Embedding(num_classes, width)
         self.pos_start = nn.Parameter(torch.randn(1, self.first_l, width) * (1 / (3 * width)) ** 0.5)
         self.lvl_embed = nn.Embedding(len(self.patch_nums), width)
-        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist()
         self.blocks = nn.ModuleList(
             AdaLNBlock(width, num_heads, mlp_ratio, rates[i], attn_l2_norm, norm_eps) for i in range(depth)
         )

@@ -13,7 +13,6 @@ REAL_IISR_X4 = Recipe.from_dict(
         "tokenizer": {
             "type": "multiscale_vqvae",
             "kwargs": {
-                "vocab_size": 4096,
                 "z_channels": 32,
                 "ch": 160,
                 "ch_mult": [1, 1, 2, 2, 4],
@@ -26,10 +25,14 @@ REAL_IISR_X4 = Recipe.from_dict(
                 "patch_nums": PATCH_NUMS_512,
             },
         },
-        "codebook": {"type": "cac", "kwargs": {"vocab_size": 4096, "dim": 32, "rank": 8}},
+        "codebook": {
+            "type": "cac",
+            "kwargs": {"vocab_size": 4096, "dim": 32, "rank": 8, "context_dim": 1536, "hidden": 32},
+        },
         "guidance": {
             "type": "tsg",
             "kwargs": {
+                "width": 1536,
                 "encoder": "conv",
                 "stem_widths": [32, 128, 256, 512, 1536],
                 "alpha": 3.0,
@@ -46,6 +49,9 @@ REAL_IISR_X4 = Recipe.from_dict(
                 "mlp_ratio": 4.0,
                 "drop_path_rate": 0.1,
                 "patch_nums": PATCH_NUMS_512,
+                "context_maps": [32, 32],
+                "vocab_size": 4096,
+                "z_channels": 32,
                 "num_classes": 2,
                 "attn_l2_norm": True,
                 "rope_grid": 32,

@@ -34,11 +34,11 @@ def phi_index_per_scale(num_scales: int, num_phis: int) -> list[int]:
     """
     k = num_phis
     lo = 1 / (3 * k) if k == 4 else 1 / (2 * k)
-    ticks = torch.linspace(lo, 1 - lo, k, dtype=torch.float64)
+    ticks = [lo + (1 - 2 * lo) * i / (k - 1) for i in range(k)] if k > 1 else [lo]
     out = []
     for si in range(num_scales):
         at = si / (num_scales - 1) if num_scales > 1 else 0.0
-        out.append(int(torch.argmin((ticks - at).abs())))
+        out.append(min(range(k), key=lambda i: abs(ticks[i] - at)))
     return out
 
 
