@@ -92,7 +92,9 @@ class ThermalStructuralGuidance(Guidance):
 
     Args:
         width: token width (the generator width).
-        encoder: ``conv`` (the reference's stems) or ``dinov3`` (timm; see :mod:`realiisr.guidance.dinov3`).
+        encoder: encoder of the thermal and edge maps: ``conv`` (the reference's stems) or ``dinov3`` (timm;
+            see :mod:`realiisr.guidance.dinov3`, as in the paper).
+        lr_encoder: encoder of the LR image itself (the reference's conv stem, inherited from VARSR).
         stem_widths: conv stem widths; the reference uses (32, 128, 256, 512, 1536).
         alpha, eps: thermal response map sharpness and std epsilon.
         fusion_reduction: AFF channel reduction ``r``.
@@ -105,6 +107,7 @@ class ThermalStructuralGuidance(Guidance):
         *,
         width: int = 1536,
         encoder: str = "conv",
+        lr_encoder: str = "conv",
         stem_widths: Sequence[int] = (32, 128, 256, 512, 1536),
         alpha: float = 3.0,
         eps: float = 1e-5,
@@ -116,7 +119,7 @@ class ThermalStructuralGuidance(Guidance):
         super().__init__()
         options = dict(encoder_options or {})
         self.width, self.alpha, self.eps = width, alpha, eps
-        self.lr_encoder = build_encoder(encoder, in_channels, width, stem_widths, **options)
+        self.lr_encoder = build_encoder(lr_encoder, in_channels, width, stem_widths, **(options if lr_encoder == encoder else {}))
         self.heat_encoder = build_encoder(encoder, 1, width, stem_widths, **options)
         self.edge_encoder = build_encoder(encoder, in_channels, width, stem_widths, **options)
         self.fusion = AttentionalFeatureFusion(width, fusion_reduction)

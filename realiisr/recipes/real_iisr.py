@@ -64,9 +64,46 @@ REAL_IISR_X4 = Recipe.from_dict(
             "reference": "github.com/JZD151/Real-IISR@31524bc",
             "trainable_parameters": 1144665865,
             "frozen_tokenizer_parameters": 108948355,
-            "pixel_loss_path": "argmax",
         },
     }
 )
 
 register_recipe(REAL_IISR_X4, _builtin=True)
+
+REAL_IISR_X4_DINOV3 = REAL_IISR_X4.replace(
+    name="real_iisr_x4_dinov3",
+    description="real_iisr_x4 with DINOv3 (timm vit_small_patch16_dinov3) encoders for the thermal and edge maps; "
+    "pass guidance.encoder_options.weights=PATH for pretrained weights (no download)",
+    **{
+        "guidance.encoder": "dinov3",
+        "guidance.encoder_options": {"model": "vit_small_patch16_dinov3", "weights": None},
+        "meta": {"paper": "arXiv:2603.04745"},
+    },
+)
+
+# A CPU-trainable configuration: 128² crops, an 8×8 last token map, the reference's structure at small size.
+PATCH_NUMS_128 = [1, 2, 3, 4, 6, 8]
+REAL_IISR_X4_TINY = REAL_IISR_X4.replace(
+    name="real_iisr_x4_tiny",
+    description="Real-IISR at CPU-trainable size: 128² output, VAR d4 width 128, vocab 512, conv stems (16..128)",
+    **{
+        "tokenizer.ch": 32,
+        "tokenizer.patch_nums": PATCH_NUMS_128,
+        "codebook.vocab_size": 512,
+        "codebook.context_dim": 128,
+        "guidance.width": 128,
+        "guidance.stem_widths": [16, 32, 64, 128, 128],
+        "guidance.num_heads": 2,
+        "generator.depth": 4,
+        "generator.width": 128,
+        "generator.num_heads": 2,
+        "generator.drop_path_rate": 0.0,
+        "generator.patch_nums": PATCH_NUMS_128,
+        "generator.context_maps": [8, 8],
+        "generator.vocab_size": 512,
+        "meta": {"paper": "arXiv:2603.04745", "trainable_parameters": 3165569, "frozen_tokenizer_parameters": 4498179},
+    },
+)
+
+register_recipe(REAL_IISR_X4_DINOV3, _builtin=True)
+register_recipe(REAL_IISR_X4_TINY, _builtin=True)
