@@ -57,13 +57,16 @@ cmake-check: $(VENV)/.deps.stamp
 	$(PY) -c "import torch, json; torch.ops.load_library('build/cmake/librealiisr_ops.so'); \
 	  info = json.loads(torch.ops.realiisr.build_info()); assert info['build_system'] == 'cmake', info; print('cmake library:', info)"
 
-# A REALIISR_BUILD_EXT=0 wheel, installed apart, must pass the test suite on its eager ops.
+# A REALIISR_BUILD_EXT=0 wheel, installed apart, must pass the test suite on its eager ops. The tests run
+# from a copy outside the source tree so that nothing can import the in-tree package (which holds _C).
 pure-python-check: $(VENV)/.install.stamp
-	rm -rf build/pure && mkdir -p build/pure
+	rm -rf build/pure && mkdir -p build/pure/run
 	REALIISR_BUILD_EXT=0 $(PY) -m pip wheel -q --no-deps --no-build-isolation . -w build/pure/dist
 	@! unzip -l build/pure/dist/realiisr-*.whl | grep -q '_C\.' || { echo "pure wheel contains _C"; exit 1; }
 	$(PY) -m pip install -q --no-deps --target build/pure/site build/pure/dist/realiisr-*.whl
-	PYTHONPATH=$(abspath build/pure/site) REALIISR_EXPECT_NO_EXTENSION=1 $(VENV)/bin/pytest -p no:cacheprovider tests $(PYTEST_ARGS)
+	cp -r tests conftest.py pyproject.toml build/pure/run/
+	cd build/pure/run && PYTHONPATH=$(abspath build/pure/site) REALIISR_EXPECT_NO_EXTENSION=1 \
+	  REALIISR_SHARED=$${REALIISR_SHARED:-$(abspath ..)/shared} $(abspath $(VENV))/bin/pytest -p no:cacheprovider tests $(PYTEST_ARGS)
 
 clean:
 	rm -rf build realiisr/_C*.so demo-output

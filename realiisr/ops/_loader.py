@@ -1,13 +1,15 @@
 """Finding and loading the compiled op library ``realiisr._C`` — lazily, once, never failing an import."""
 from __future__ import annotations
 
-import importlib
+import importlib.machinery
 import importlib.util
 import json
 import logging
 import os
+import sys
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 import torch
@@ -34,13 +36,26 @@ class ExtensionState:
         return bool(self.build_info.get("with_cuda"))
 
 
+def _find_spec() -> Optional[importlib.machinery.ModuleSpec]:
+    """``realiisr._C`` from this package's own folder only (as torchvision does): an extension from another
+    installation of realiisr on the path (an editable checkout, say) must never be mixed in."""
+    package_dir = Path(__file__).resolve().parent.parent
+    finder = importlib.machinery.FileFinder(
+        str(package_dir), (importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES)
+    )
+    return finder.find_spec("realiisr._C")
+
+
 def _load() -> ExtensionState:
-    spec = importlib.util.find_spec("realiisr._C")
+    spec = _find_spec()
     if spec is None:
         return ExtensionState(False, "the C++ extension realiisr._C is not built (REALIISR_BUILD_EXT=0?)")
     try:
-        module = importlib.import_module("realiisr._C")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["realiisr._C"] = module
+        spec.loader.exec_module(module)
     except ImportError as exc:
+        sys.modules.pop("realiisr._C", None)
         _LOG.warning("realiisr._C at %s failed to load, using eager ops: %s", spec.origin, exc)
         return ExtensionState(False, f"realiisr._C failed to load: {exc}", path=spec.origin)
     info = json.loads(torch.ops.realiisr.build_info())

@@ -88,9 +88,10 @@ def test_plugin_recipe_is_available():
 
 def test_missing_component_names_the_recipe_field():
     with pytest.raises(UnknownNameError) as info:
-        realiisr.build("real_iisr_x4")
+        realiisr.build("real_iisr_x4_tiny", generator="vra")
     message = str(info.value)
-    assert "recipe 'real_iisr_x4' field" in message and "which is not available" in message
+    assert "recipe 'real_iisr_x4_tiny' field 'generator' needs generator 'vra'" in message
+    assert "Did you mean: 'var'" in message
 
 
 def test_unknown_recipe_suggests_close_match():

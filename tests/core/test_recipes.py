@@ -17,7 +17,7 @@ def test_full_size_recipe_matches_the_reference(recipe):
     assert recipe.generator.type == "var"
     assert recipe.generator.kwargs["depth"] == 24 and recipe.generator.kwargs["width"] == 1536
     assert recipe.generator.kwargs["patch_nums"] == [1, 2, 3, 4, 6, 9, 13, 18, 24, 32]
-    assert recipe.tokenizer.kwargs["vocab_size"] == 4096 and recipe.codebook.kwargs["rank"] == 8
+    assert recipe.codebook.kwargs["vocab_size"] == 4096 and recipe.codebook.kwargs["rank"] == 8
     assert recipe.guidance.kwargs["stem_widths"] == [32, 128, 256, 512, 1536]
     assert dict(recipe.loss_weights) == {"ce": 1.0, "mse": 0.2, "toc": 0.8}
     assert recipe.meta["trainable_parameters"] == 1_144_665_865
@@ -101,8 +101,8 @@ def test_bad_recipe_data(recipe):
 
 
 def test_list_recipes(recipe):
-    assert "real_iisr_x4" in realiisr.list_recipes()
-    assert realiisr.list_recipes("real_iisr_*")[0] == "real_iisr_x4"
+    assert {"real_iisr_x4", "real_iisr_x4_tiny", "real_iisr_x4_dinov3"} <= set(realiisr.list_recipes())
+    assert realiisr.list_recipes("real_iisr_*")[:3] == ["real_iisr_x4", "real_iisr_x4_dinov3", "real_iisr_x4_tiny"]
     assert "real_iisr_x4" not in realiisr.list_recipes(pretrained=True)  # no weights shipped yet
 
 
