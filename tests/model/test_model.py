@@ -1,0 +1,187 @@
+"""The model beyond the golden numbers: full-size layout, importer errors, gradient paths, sampling."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import realiisr
+from realiisr.core.reference_checkpoint import (
+    convert_reference_state_dict,
+    load_reference,
+    read_reference_checkpoint,
+    reference_recipe,
+)
+from realiisr.core.weights import WeightsError
+
+
+@pytest.fixture(scope="module")
+def full_size():
+    with torch.device("meta"):
+        return realiisr.build("real_iisr_x4")
+
+
+def test_full_size_parameter_counts(full_size):
+    """The numbers of ../shared/golden/real_iisr_d24_param_summary.json (the paper's 1144.6M)."""
+    assert full_size.num_parameters(trainable_only=True) == 1_144_665_865
+    assert full_size.num_parameters() == 1_253_614_220
+    frozen = sum(p.numel() for p in full_size.parameters() if not p.requires_grad)
+    assert frozen == 108_948_355
+
+
+def test_derived_tables_are_not_in_checkpoints(full_size):
+    keys = set(full_size.state_dict())
+    assert not any("rope" in k or k.endswith(".levels") or "mask" in k for k in keys)
+    assert full_size.generator.rope_cos.shape == (4288, 32)
+
+
+def test_full_size_reference_layout_maps_onto_the_model(full_size, shared_dir):
+    manifest = json.loads((shared_dir / "golden" / "real_iisr_d24_state_dict_manifest.json").read_text())
+    fake = {k: torch.empty(shape, device="meta") for k, (shape, _dtype) in manifest.items()}
+    converted = convert_reference_state_dict(fake)
+    own = full_size.state_dict()
+    assert set(converted) == set(own), (sorted(set(converted) - set(own))[:5], sorted(set(own) - set(converted))[:5])
+    assert all(tuple(converted[k].shape) == tuple(own[k].shape) for k in own)
+    dropped = set(manifest) - {k for k in manifest if not k.startswith("vq.")}
+    assert len(dropped) == 13  # the vq.* aliases
+
+
+def test_vqvae_layout_fills_tokenizer_and_codebook(full_size, shared_dir):
+    manifest = json.loads((shared_dir / "golden" / "vqvae_manifest.json").read_text())
+    fake = {f"vae.{k}": torch.empty(shape, device="meta") for k, (shape, _dtype) in manifest.items()}
+    converted = convert_reference_state_dict(fake)
+    scope = {k for k in full_size.state_dict() if k.startswith("tokenizer.") or k == "codebook.embedding.weight"}
+    assert set(converted) == scope
+
+
+@pytest.fixture(scope="module")
+def tiny_reference(golden):
+    config = {"build_var_kwargs": {"patch_nums": [1, 2, 3, 4, 6, 8], "V": 512, "Cvae": 32, "ch": 32, "depth": 2,
+                                   "embed_dim": 128, "num_heads": 2},
+              "stems": {"con_embedding": {"block_out_channels": [16, 32, 64, 128, 128]}}}
+    return reference_recipe(config), golden["state_dict"]
+
+
+def test_importer_reports_bad_keys_by_name(tiny_reference):
+    recipe, state = tiny_reference
+    model = realiisr.build(recipe)
+    broken = dict(state)
+    del broken["head.bias"]
+    broken["blocks.0.attn.extra"] = torch.zeros(1)
+    broken["word_embed.weight"] = torch.zeros(128, 16)
+    with pytest.raises(WeightsError) as info:
+        load_reference(model, broken)
+    message = str(info.value)
+    assert "missing (1): generator.head.bias" in message
+    assert "unexpected (1): generator.blocks.0.attn.extra" in message
+    assert "generator.word_embed.weight: file (128, 16) vs model (128, 32)" in message
+    aliased = dict(state)
+    aliased["vq.U"] = aliased["vq.U"] + 1
+    with pytest.raises(WeightsError, match="vq.U differs from vae.quantize.U"):
+        load_reference(model, aliased)
+
+
+def test_checkpoint_layouts_are_detected(tiny_reference, tmp_path):
+    _, state = tiny_reference
+    torch.save({"trainer": {"var_wo_ddp": state}}, tmp_path / "Real-IISR.pth")
+    layout, loaded = read_reference_checkpoint(tmp_path / "Real-IISR.pth")
+    assert layout == "real_iisr" and set(loaded) == set(state)
+    vae = {k[4:]: v for k, v in state.items() if k.startswith("vae.")}
+    torch.save({"trainer": {"vae_local": vae}}, tmp_path / "VQVAE.pth")
+    layout, loaded = read_reference_checkpoint(tmp_path / "VQVAE.pth")
+    assert layout == "vqvae" and all(k.startswith("vae.") for k in loaded)
+    torch.save({"trainer": {"optimizer": {}}}, tmp_path / "other.pth")
+    with pytest.raises(WeightsError, match="none of 'var_wo_ddp', 'vae_local'"):
+        read_reference_checkpoint(tmp_path / "other.pth")
+
+
+def test_checkpoint_with_pickled_code_is_refused(tmp_path):
+    torch.save({"trainer": {"var_wo_ddp": {"x": torch.zeros(1)}}, "hook": _Pickled()}, tmp_path / "bad.pth")
+    with pytest.raises(WeightsError, match="weights_only=True"):
+        read_reference_checkpoint(tmp_path / "bad.pth")
+
+
+class _Pickled:
+    pass
+
+
+@pytest.fixture
+def tiny():
+    torch.manual_seed(0)
+    return realiisr.build("real_iisr_x4_tiny")
+
+
+def _images(batch=2, size=128, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    hr = torch.rand(batch, 1, size // 8, size // 8, generator=gen)
+    hr = torch.nn.functional.interpolate(hr, size=(size, size), mode="bilinear").expand(-1, 3, -1, -1) * 2 - 1
+    lr = torch.nn.functional.avg_pool2d(hr, 4)
+    return torch.nn.functional.interpolate(lr, size=(size, size), mode="bicubic").clamp(-1, 1), hr.contiguous()
+
+
+def test_tokenizer_and_base_codebook_are_frozen(tiny):
+    assert not any(p.requires_grad for p in tiny.tokenizer.parameters())
+    assert not tiny.codebook.embedding.weight.requires_grad
+    assert tiny.codebook.U.requires_grad and tiny.codebook.gate.requires_grad
+
+
+def _pixel_grads(model, path):
+    model.options["pixel_loss_path"] = path
+    model.loss_weights["ce"] = 0.0
+    with torch.no_grad():
+        model.codebook.gate.fill_(0.5)
+    lr, hr = _images()
+    out = model.training_losses(lr, hr)
+    out["total"].backward()
+    head = model.generator.head.weight.grad
+    return (0.0 if head is None else float(head.abs().sum())), float(model.codebook.U.grad.abs().sum())
+
+
+def test_argmax_pixel_path_trains_only_the_codebook_condition(tiny):
+    head, factors = _pixel_grads(tiny, "argmax")
+    assert head == 0.0 and factors > 0
+
+
+def test_soft_pixel_path_also_trains_the_transformer(tiny):
+    head, factors = _pixel_grads(tiny, "soft")
+    assert head > 0 and factors > 0
+
+
+def test_training_step_reduces_the_loss(tiny):
+    lr, hr = _images()
+    params = [p for p in tiny.parameters() if p.requires_grad]
+    optim = torch.optim.AdamW(params, lr=1e-3)
+    first = None
+    for _ in range(5):
+        out = tiny.training_losses(lr, hr)
+        optim.zero_grad()
+        out["total"].backward()
+        optim.step()
+        first = first if first is not None else float(out["total"].detach())
+    assert float(out["total"]) < first
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_sampling_any_batch_is_deterministic_for_a_seed(tiny, batch):
+    tiny.eval()
+    lr, _ = _images(batch)
+    a = tiny.sample(lr, top_k=50, top_p=0.9, generator=torch.Generator().manual_seed(3), return_details=True)
+    b = tiny.sample(lr, top_k=50, top_p=0.9, generator=torch.Generator().manual_seed(3), return_details=True)
+    assert a["img"].shape == (batch, 3, 128, 128) and 0 <= float(a["img"].min()) and float(a["img"].max()) <= 1
+    assert all(torch.equal(x, y) for x, y in zip(a["indices"], b["indices"]))
+    greedy = tiny.sample(lr)
+    assert torch.equal(greedy, tiny.sample(lr))
+
+
+def test_bf16_autocast_inference_on_cpu(tiny):
+    tiny.eval()
+    lr, _ = _images(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        img = tiny.sample(lr)
+    assert img.shape == (1, 3, 128, 128) and torch.isfinite(img).all()
+
+
+def test_wrong_image_size_is_a_clear_error(tiny):
+    with pytest.raises(ValueError, match="images must be 128x128"):
+        tiny.tokenizer.tokenize(torch.zeros(1, 3, 64, 64), tiny.codebook)
