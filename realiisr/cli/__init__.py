@@ -11,13 +11,13 @@ __all__ = ["main"]
 
 def _build_parser() -> argparse.ArgumentParser:
     from realiisr import __version__
-    from realiisr.cli import demo, info
+    from realiisr.cli import convert, demo, info
 
     parser = argparse.ArgumentParser(prog="realiisr", description="Real-world infrared image super-resolution.")
     parser.add_argument("--version", action="version", version=f"realiisr {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (info, demo):
+    for module in (info, demo, convert):
         module.add_parser(sub)
     return parser
 
@@ -26,8 +26,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from realiisr.core import RegistryError
+    from realiisr.core.weights import WeightsError
+
     try:
         return int(args.run(args) or 0)
+    except (RegistryError, WeightsError, ValueError) as exc:
+        print(f"realiisr {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

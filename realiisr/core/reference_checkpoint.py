@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, Optional, Union
 
 import torch
 from torch import Tensor
 
 from realiisr.core.recipes import Recipe
-from realiisr.core.weights import WeightsError, load_into
+from realiisr.core.weights import WeightsError, fit_problems, load_into, sha256_of
 
-__all__ = ["reference_recipe", "convert_reference_state_dict", "read_reference_checkpoint", "load_reference"]
+__all__ = [
+    "reference_recipe",
+    "convert_reference_state_dict",
+    "read_reference_checkpoint",
+    "load_reference",
+    "convert_checkpoint",
+]
 
 _PREFIXES = [  # (reference prefix, our prefix), first match wins
     ("vae.quantize.quant_resi.qresi_ls.", "tokenizer.phis."),
@@ -157,14 +163,42 @@ def load_reference(model: torch.nn.Module, state: Mapping[str, Tensor], *, layou
         scope = [k for k in own if not tsg_only.match(k)]
     else:
         raise WeightsError(f"unknown reference layout {layout!r}")
-    missing = sorted(set(scope) - set(converted))
-    unexpected = sorted(set(converted) - set(own))
-    mismatched = sorted(k for k in set(scope) & set(converted) if own[k].shape != converted[k].shape)
-    if missing or unexpected or mismatched:
-        raise WeightsError(
-            f"{layout} checkpoint does not fit: missing {missing[:20]}, unexpected {unexpected[:20]}, "
-            f"shape mismatch {mismatched[:20]}"
-        )
+    problems = fit_problems({k: own[k] for k in scope}, converted)
+    if problems:
+        raise WeightsError(f"{layout} checkpoint does not fit: " + "; ".join(problems))
     model.load_state_dict({k: converted[k] for k in scope}, strict=False)
+
+
+def convert_checkpoint(
+    path: Union[str, Path], out: Union[str, Path], config: Optional[Mapping[str, Any]] = None
+) -> tuple[Recipe, Path]:
+    """Reference checkpoint → ``out`` (.safetensors) plus ``out`` with ``.yaml``: the recipe that loads it.
+
+    The key layout is checked against a model built on the meta device (no memory, seconds), so a file
+    that would not load strictly is refused before anything is written.
+    """
+    layout, state = read_reference_checkpoint(path)
+    if layout != "real_iisr":
+        raise WeightsError(
+            f"{str(path)!r} is a {layout} checkpoint; converting needs a complete Real-IISR checkpoint "
+            "(load VQVAE/VARSR files into a built model with load_reference(..., layout=...))"
+        )
+    recipe = reference_recipe(config or {}, name=Path(out).stem.replace("-", "_").lower())
+    converted = convert_reference_state_dict(state)
+    with torch.device("meta"):
+        from realiisr.core.build import build
+
+        own = build(recipe).state_dict()
+    problems = fit_problems(own, converted)
+    if problems:
+        raise WeightsError(f"{str(path)!r} does not fit the recipe from its configuration: " + "; ".join(problems))
+    from safetensors.torch import save_file
+
+    out = Path(out).with_suffix(".safetensors")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in converted.items()}, str(out))
+    recipe = recipe.replace(**{"weights": {"file": str(out.resolve()), "sha256": sha256_of(out)}})
+    recipe.to_yaml(out.with_suffix(".yaml"))
+    return recipe, out
 
 

@@ -8,7 +8,7 @@ from typing import Mapping, Optional, Union
 import torch
 from torch import nn
 
-__all__ = ["WeightsError", "sha256_of", "load_state_dict_file", "load_into"]
+__all__ = ["WeightsError", "sha256_of", "load_state_dict_file", "fit_problems", "load_into"]
 
 
 class WeightsError(RuntimeError):
@@ -47,9 +47,8 @@ def load_state_dict_file(
     return load_file(str(path), device=str(device))
 
 
-def load_into(module: nn.Module, state: Mapping[str, torch.Tensor], *, what: str = "weights") -> None:
-    """``load_state_dict(strict=True)`` with one message listing missing, unexpected and mis-shaped keys."""
-    own = module.state_dict()
+def fit_problems(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]) -> list[str]:
+    """Missing, unexpected and mis-shaped keys of ``state`` against ``own`` (empty when it fits exactly)."""
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     mismatched = sorted(
@@ -57,11 +56,17 @@ def load_into(module: nn.Module, state: Mapping[str, torch.Tensor], *, what: str
         for k in set(own) & set(state)
         if tuple(own[k].shape) != tuple(state[k].shape)
     )
-    if missing or unexpected or mismatched:
-        parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", mismatched)):
-            if keys:
-                shown = ", ".join(keys[:20]) + (f" … (+{len(keys) - 20})" if len(keys) > 20 else "")
-                parts.append(f"{label} ({len(keys)}): {shown}")
-        raise WeightsError(f"{what} do not fit {type(module).__name__}: " + "; ".join(parts))
+    parts = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", mismatched)):
+        if keys:
+            shown = ", ".join(keys[:20]) + (f" … (+{len(keys) - 20})" if len(keys) > 20 else "")
+            parts.append(f"{label} ({len(keys)}): {shown}")
+    return parts
+
+
+def load_into(module: nn.Module, state: Mapping[str, torch.Tensor], *, what: str = "weights") -> None:
+    """``load_state_dict(strict=True)`` with one message listing missing, unexpected and mis-shaped keys."""
+    problems = fit_problems(module.state_dict(), state)
+    if problems:
+        raise WeightsError(f"{what} do not fit {type(module).__name__}: " + "; ".join(problems))
     module.load_state_dict(dict(state), strict=True)
