@@ -71,12 +71,21 @@ def test_build_with_installed_plugin_component_swapped_in(tiny_recipe):
     model = realiisr.build(tiny_recipe, guidance="realiisr_example_plugin:edge_only", overrides={"losses.grad": "gradient_direction"})
     assert type(model.guidance).__name__ == "EdgeOnlyGuidance"
     assert GUIDANCE.describe("edge_only").source.startswith("plugin realiisr-example-plugin==")
-    tokens = model.guidance(torch.rand(2, 3, 32, 32))
-    assert tokens.shape == (2, 16, 128)
     sr, hr = torch.rand(2, 3, 32, 32, requires_grad=True), torch.rand(2, 3, 32, 32)
     loss = model.losses["grad"](sr, hr)
     loss.backward()
     assert loss.item() > 0 and sr.grad.abs().sum() > 0
+
+
+def test_real_model_with_plugin_guidance_trains_and_samples():
+    pytest.importorskip("realiisr_example_plugin", reason="pip install -e plugins/realiisr-example-plugin")
+    swap = {"type": "edge_only", "width": 128, "stem_widths": [16, 32, 64, 128, 128], "num_heads": 2}
+    model = realiisr.build("real_iisr_x4_tiny", guidance=swap)
+    lr = torch.rand(1, 3, 128, 128) * 2 - 1
+    out = model.training_losses(lr, lr)
+    out["total"].backward()
+    assert model.guidance.edge_encoder.conv_out.weight.grad is not None
+    assert model.eval().sample(lr).shape == (1, 3, 128, 128)
 
 
 def test_plugin_recipe_is_available():

@@ -6,7 +6,7 @@ EDGE_ONLY_X4 = apply_overrides(
     {
         "name": "example_edge_only_x4",
         "description": "real_iisr_x4 with edge-only guidance and a gradient-direction loss (example plugin)",
-        "guidance": "realiisr_example_plugin:edge_only",
+        "guidance": {"type": "realiisr_example_plugin:edge_only", "width": 1536, "num_heads": 24},
         "losses.grad_dir": "realiisr_example_plugin:gradient_direction",
         "loss_weights.grad_dir": 0.1,
     },
