@@ -20,6 +20,7 @@ __all__ = [
     "GENERATORS",
     "PHYSICS_LOSSES",
     "RECIPES",
+    "DEGRADATIONS",
     "REGISTRIES",
 ]
 
@@ -49,6 +50,19 @@ GENERATORS = _component_registry("generator", Generator, "generators", "realiisr
 PHYSICS_LOSSES = _component_registry(
     "physics loss", PhysicsLoss, "physics_losses", "realiisr.losses"
 )
+def _check_degradation(obj: Any) -> None:
+    from realiisr.data.degradations import Degradation
+
+    if not (isinstance(obj, type) and issubclass(obj, Degradation)):
+        raise TypeError(f"expected a realiisr Degradation subclass, got {obj!r}")
+
+
+DEGRADATIONS = Registry(
+    "degradation",
+    check=_check_degradation,
+    entry_point_group="realiisr.degradations",
+    locations=("realiisr.data.degradations",),
+)
 RECIPES = Registry(
     "recipe", check=_check_recipe, entry_point_group="realiisr.recipes", locations=("realiisr.recipes",)
 )
@@ -61,4 +75,5 @@ REGISTRIES: dict[str, Registry] = {
     "generator": GENERATORS,
     "physics_loss": PHYSICS_LOSSES,
     "recipe": RECIPES,
+    "degradation": DEGRADATIONS,
 }

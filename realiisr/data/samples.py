@@ -10,11 +10,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from realiisr.data.io import IMAGE_SUFFIXES
+
 __all__ = ["SHARED_ENV", "find_shared_dir", "find_samples_dir", "SamplePair", "sample_pairs", "read_gray", "write_gray"]
 
 #: Overrides where ``shared/`` is (default: a ``shared`` folder beside the repository or a parent of cwd).
 SHARED_ENV = "REALIISR_SHARED"
-IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
 def find_shared_dir() -> Optional[Path]:

@@ -1,0 +1,234 @@
+"""Training data: real LR/HR pairs, HR-only frames with synthetic degradations, and synthetic thermal scenes.
+
+Every dataset yields ``{"lr", "hr", "label", "name"}``: ``lr`` and ``hr`` are ``[3, crop, crop]`` in [-1, 1]
+(the LR already resized to the HR grid with Pillow bicubic, as the reference prepares it) and ``label`` is
+0 for a real SR sample or 1 for the reference's negative samples (LR → LR, the negative class of image-based
+CFG). Random choices come from a generator seeded by (seed, epoch, index): the data are deterministic and a
+resumed run sees exactly the samples an uninterrupted one would.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence, Union
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from realiisr.data.degradations import DegradationPipeline, default_pipeline
+from realiisr.data.io import IMAGE_SUFFIXES, pil_bicubic, read_frame
+
+__all__ = ["DataError", "PairedThermalDataset", "DegradedThermalDataset", "ConcatThermalDataset", "item_generator"]
+
+_LOG = logging.getLogger(__name__)
+
+
+class DataError(ValueError):
+    """A data problem that names the file or folder."""
+
+
+def item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_033 + index)
+
+
+def _images(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise DataError(f"folder {str(folder)!r} does not exist")
+    found = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+    if not found:
+        raise DataError(f"folder {str(folder)!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return found
+
+
+def _augment(frames: Sequence[Tensor], generator: torch.Generator) -> list[Tensor]:
+    """The same random flip/rotation for every frame."""
+    flip, turns = bool(torch.randint(2, (), generator=generator)), int(torch.randint(4, (), generator=generator))
+    out = []
+    for frame in frames:
+        frame = frame.flip(-1) if flip else frame
+        out.append(torch.rot90(frame, turns, dims=(-2, -1)))
+    return out
+
+
+def _to_model(frame: Tensor) -> Tensor:
+    return frame.clamp(0, 1).expand(3, -1, -1).mul(2).sub(1).contiguous()
+
+
+@dataclass
+class _Pair:
+    name: str
+    hr: Path
+    lr: Path
+
+
+class _Base(Dataset):
+    def __init__(self, *, crop: int, scale: int, augment: bool, seed: int) -> None:
+        if crop % scale:
+            raise DataError(f"crop {crop} must be a multiple of the scale {scale}")
+        self.crop, self.scale, self.augment, self.seed = crop, scale, augment, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _crop_box(self, h: int, w: int, generator: torch.Generator, align: int, what: str) -> tuple[int, int]:
+        if h < self.crop or w < self.crop:
+            raise DataError(f"{what} is {w}x{h}, smaller than the {self.crop}x{self.crop} crop")
+        top = int(torch.randint((h - self.crop) // align + 1, (), generator=generator)) * align
+        left = int(torch.randint((w - self.crop) // align + 1, (), generator=generator)) * align
+        return top, left
+
+
+class PairedThermalDataset(_Base):
+    """Real pairs: ``root/HR`` and ``root/LR`` matched by file name (stem), LR stored at HR size or at 1/scale.
+
+    Args:
+        root: folder with ``HR/`` and ``LR/``.
+        crop: HR crop side (the recipe's image size).
+        scale: super-resolution factor.
+        negatives: add the reference's LR→LR samples with label 1 (doubles the length).
+        names: restrict to these stems (a train/val split).
+        eight_bit: resize like 8-bit images (the reference's uint8 path); ``None``: when the files are 8-bit.
+        on_error: ``"raise"`` or ``"skip"`` unpaired files (skips are logged and listed in ``self.skipped``).
+    """
+
+    def __init__(
+        self, root: Union[str, Path], *, crop: int = 128, scale: int = 4, augment: bool = True, negatives: bool = True,
+        names: Optional[Sequence[str]] = None, seed: int = 0, on_error: str = "raise", cache: bool = True,
+    ) -> None:
+        super().__init__(crop=crop, scale=scale, augment=augment, seed=seed)
+        root = Path(root)
+        hr, lr = _images(root / "HR"), _images(root / "LR")
+        unpaired = sorted(set(hr) ^ set(lr))
+        self.skipped = [f"{n}: no {'LR' if n in hr else 'HR'} partner" for n in unpaired]
+        if unpaired and on_error == "raise":
+            raise DataError(f"{str(root)!r}: unpaired files {unpaired[:10]} (pass on_error='skip' to leave them out)")
+        keep = sorted(set(hr) & set(lr))
+        if names is not None:
+            missing = sorted(set(names) - set(keep))
+            if missing:
+                raise DataError(f"{str(root)!r}: requested pairs {missing} are not there")
+            keep = [n for n in keep if n in set(names)]
+        if not keep:
+            raise DataError(f"{str(root)!r}: no LR/HR pairs")
+        for entry in self.skipped:
+            _LOG.warning("skipping %s", entry)
+        self.pairs = [_Pair(n, hr[n], lr[n]) for n in keep]
+        self.negatives = negatives
+        self._cache: Optional[dict[Path, Tensor]] = {} if cache else None
+
+    def _read(self, path: Path) -> Tensor:
+        if self._cache is not None and path in self._cache:
+            return self._cache[path]
+        frame = read_frame(path)
+        if self._cache is not None:
+            self._cache[path] = frame
+        return frame
+
+    def __len__(self) -> int:
+        return len(self.pairs) * (2 if self.negatives else 1)
+
+    def _lr_on_hr_grid(self, pair: _Pair, hr: Tensor, lr: Tensor) -> Tensor:
+        """The LR frame at HR size, without a further resize when it is stored that way."""
+        if lr.shape[-2:] == hr.shape[-2:]:
+            return lr
+        if (lr.shape[-2] * self.scale, lr.shape[-1] * self.scale) == tuple(hr.shape[-2:]):
+            return None  # stored at 1/scale: cropped on its own grid
+        raise DataError(
+            f"pair {pair.name!r}: LR {tuple(lr.shape[-2:])} is neither the HR size {tuple(hr.shape[-2:])} nor 1/{self.scale} of it"
+        )
+
+    def __getitem__(self, index: int) -> dict:
+        negative = index >= len(self.pairs)
+        pair = self.pairs[index % len(self.pairs)]
+        generator = item_generator(self.seed, self.epoch, index)
+        hr, lr = self._read(pair.hr), self._read(pair.lr)
+        same_grid = self._lr_on_hr_grid(pair, hr, lr)
+        small = self.crop // self.scale
+        if same_grid is not None:
+            top, left = self._crop_box(*hr.shape[-2:], generator, 1, f"HR {pair.hr}")
+            hr_crop = hr[:, top : top + self.crop, left : left + self.crop]
+            lr_crop = lr[:, top : top + self.crop, left : left + self.crop]
+            lr_small = pil_bicubic(lr_crop, small, small, eight_bit=True)
+        else:
+            top, left = self._crop_box(*hr.shape[-2:], generator, self.scale, f"HR {pair.hr}")
+            hr_crop = hr[:, top : top + self.crop, left : left + self.crop]
+            lr_small = lr[:, top // self.scale : top // self.scale + small, left // self.scale : left // self.scale + small]
+            lr_crop = pil_bicubic(lr_small, self.crop, self.crop, eight_bit=True)
+        lr_up = pil_bicubic(lr_small, self.crop, self.crop, eight_bit=True)
+        if negative:  # LR → LR: the target is the LR frame itself, the input its further degraded copy
+            hr_crop = lr_crop
+            lr_up = pil_bicubic(pil_bicubic(lr_crop, small, small, eight_bit=True), self.crop, self.crop, eight_bit=True)
+        if self.augment:
+            lr_up, hr_crop = _augment([lr_up, hr_crop], generator)
+        return {"lr": _to_model(lr_up), "hr": _to_model(hr_crop), "label": int(negative), "name": pair.name}
+
+
+class DegradedThermalDataset(_Base):
+    """HR-only frames (a folder, or a frame source such as synthetic scenes) with on-the-fly degradation.
+
+    Args:
+        source: a folder of HR frames, or a callable ``(index, generator) -> [1, H, W]`` frame with ``length``.
+        pipeline: the degradation pipeline (default: :func:`~realiisr.data.degradations.default_pipeline`).
+        repeats: crops drawn per frame per epoch (frames are larger than crops).
+    """
+
+    def __init__(
+        self, source: Union[str, Path, Callable[[int, torch.Generator], Tensor]], *, crop: int = 128, scale: int = 4,
+        augment: bool = True, negatives: bool = False, pipeline: Optional[DegradationPipeline] = None,
+        repeats: int = 1, length: Optional[int] = None, seed: int = 0,
+    ) -> None:
+        super().__init__(crop=crop, scale=scale, augment=augment, seed=seed)
+        if callable(source):
+            if length is None:
+                raise DataError("a frame-generating source needs a length")
+            self.frames: list = list(range(length))
+            self._make = source
+        else:
+            self.frames = list(_images(Path(source)).values())
+            self._make = None
+            self._cache: dict[Path, Tensor] = {}
+        self.pipeline = pipeline or default_pipeline(scale)
+        self.repeats, self.negatives = repeats, negatives
+
+    def __len__(self) -> int:
+        return len(self.frames) * self.repeats * (2 if self.negatives else 1)
+
+    def _frame(self, index: int) -> Tensor:
+        item = self.frames[index]
+        if self._make is not None:
+            return self._make(item, item_generator(self.seed, 0, item))
+        if item not in self._cache:
+            self._cache[item] = read_frame(item)
+        return self._cache[item]
+
+    def __getitem__(self, index: int) -> dict:
+        base = len(self.frames) * self.repeats
+        negative = index >= base
+        frame_index = (index % base) % len(self.frames)
+        generator = item_generator(self.seed, self.epoch, index)
+        frame = self._frame(frame_index)
+        top, left = self._crop_box(*frame.shape[-2:], generator, self.scale, f"frame {self.frames[frame_index]}")
+        hr_crop = frame[:, top : top + self.crop, left : left + self.crop]
+        lr_small = self.pipeline(hr_crop, generator)
+        if lr_small.shape[-1] * self.scale != self.crop:
+            raise DataError(f"the degradation pipeline must end at 1/{self.scale} of the crop, got {tuple(lr_small.shape)}")
+        lr_up = pil_bicubic(lr_small, self.crop, self.crop)
+        if negative:
+            hr_crop = lr_up
+            small = self.crop // self.scale
+            lr_up = pil_bicubic(pil_bicubic(lr_up, small, small), self.crop, self.crop)
+        if self.augment:
+            lr_up, hr_crop = _augment([lr_up, hr_crop], generator)
+        return {"lr": _to_model(lr_up), "hr": _to_model(hr_crop), "label": int(negative), "name": f"frame{frame_index}"}
+
+
+class ConcatThermalDataset(torch.utils.data.ConcatDataset):
+    """Concatenation that forwards :meth:`set_epoch` to every part."""
+
+    def set_epoch(self, epoch: int) -> None:
+        for dataset in self.datasets:
+            if hasattr(dataset, "set_epoch"):
+                dataset.set_epoch(epoch)

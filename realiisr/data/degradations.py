@@ -1,0 +1,193 @@
+"""Infrared degradation synthesis: a configurable pipeline of registered degradations.
+
+Each degradation maps a ``[C, H, W]`` float frame in [0, 1] (HR grid) to a degraded frame, drawing every
+random quantity from the ``torch.Generator`` it is given, so a pipeline is deterministic for a seed.
+``downsample`` changes the grid (×1/scale); everything else keeps it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from realiisr.core.registries import DEGRADATIONS
+
+__all__ = ["Degradation", "DEGRADATIONS", "DegradationPipeline", "default_pipeline"]
+
+
+class Degradation:
+    """Base class: ``__call__(frame [C, H, W], generator) -> frame``."""
+
+    def __call__(self, frame: Tensor, generator: torch.Generator) -> Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def _uniform(generator: torch.Generator, low: float, high: float) -> float:
+    return low + (high - low) * float(torch.rand((), generator=generator))
+
+
+def _blur(frame: Tensor, kernel: Tensor) -> Tensor:
+    """Per-channel convolution with a normalised 2-D kernel and replicated borders."""
+    kernel = kernel / kernel.sum()
+    kh, kw = kernel.shape
+    padded = F.pad(frame.unsqueeze(0), (kw // 2, kw // 2, kh // 2, kh // 2), mode="replicate")
+    weight = kernel.to(frame.dtype).expand(frame.shape[0], 1, kh, kw)
+    return F.conv2d(padded, weight, groups=frame.shape[0]).squeeze(0)
+
+
+def _gaussian_kernel(sigma: float) -> Tensor:
+    radius = max(1, math.ceil(3 * sigma))
+    taps = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    g = torch.exp(-(taps**2) / (2 * sigma**2))
+    return torch.outer(g, g)
+
+
+def _disk_kernel(radius: float) -> Tensor:
+    size = max(1, math.ceil(radius))
+    taps = torch.arange(-size, size + 1, dtype=torch.float32)
+    dist = torch.sqrt(taps[:, None] ** 2 + taps[None, :] ** 2)
+    return (radius + 0.5 - dist).clamp(0, 1)  # anti-aliased disk
+
+
+def _smooth_field(h: int, w: int, generator: torch.Generator) -> Tensor:
+    """A random smooth map in [0, 1] (bicubic-upsampled 3×3 noise)."""
+    coarse = torch.rand(1, 1, 3, 3, generator=generator)
+    field = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)[0, 0]
+    return (field - field.min()) / (field.max() - field.min()).clamp_min(1e-6)
+
+
+@DEGRADATIONS.register(name="defocus")
+class Defocus(Degradation):
+    """Optical defocus: Gaussian or disk PSF; ``spatially_varying`` blends a sharp and a blurred frame through a
+    smooth random map, as a tilted focal plane does."""
+
+    def __init__(self, kind: str = "gaussian", sigma: Sequence[float] = (0.6, 2.0), spatially_varying: bool = True,
+                 probability_disk: float = 0.0) -> None:
+        if kind not in ("gaussian", "disk", "mixed"):
+            raise ValueError(f"defocus kind must be 'gaussian', 'disk' or 'mixed', got {kind!r}")
+        self.kind, self.sigma, self.spatially_varying = kind, tuple(sigma), spatially_varying
+        self.probability_disk = 0.5 if kind == "mixed" else float(kind == "disk")
+
+    def __call__(self, frame: Tensor, generator: torch.Generator) -> Tensor:
+        strength = _uniform(generator, *self.sigma)
+        use_disk = float(torch.rand((), generator=generator)) < self.probability_disk
+        kernel = _disk_kernel(1.5 * strength) if use_disk else _gaussian_kernel(strength)
+        blurred = _blur(frame, kernel)
+        if not self.spatially_varying:
+            return blurred
+        weight = _smooth_field(frame.shape[-2], frame.shape[-1], generator)
+        return frame + (blurred - frame) * (0.4 + 0.6 * weight)
+
+
+@DEGRADATIONS.register(name="motion_blur")
+class MotionBlur(Degradation):
+    """Camera shake: a line PSF of random length (pixels) and angle."""
+
+    def __init__(self, length: Sequence[float] = (3.0, 11.0), probability: float = 0.3) -> None:
+        self.length, self.probability = tuple(length), probability
+
+    def __call__(self, frame: Tensor, generator: torch.Generator) -> Tensor:
+        length = _uniform(generator, *self.length)
+        angle = _uniform(generator, 0.0, math.pi)
+        if float(torch.rand((), generator=generator)) >= self.probability:
+            return frame
+        size = int(math.ceil(length)) | 1
+        taps = torch.arange(size, dtype=torch.float32) - size // 2
+        yy, xx = torch.meshgrid(taps, taps, indexing="ij")
+        along = xx * math.cos(angle) + yy * math.sin(angle)
+        across = -xx * math.sin(angle) + yy * math.cos(angle)
+        kernel = ((across.abs() <= 0.5) & (along.abs() <= length / 2)).float() + 1e-6
+        return _blur(frame, kernel)
+
+
+@DEGRADATIONS.register(name="radiometric_drift")
+class RadiometricDrift(Degradation):
+    """Gain/offset drift and a smooth vignetting (the LR camera reads slightly differently)."""
+
+    def __init__(self, gain: Sequence[float] = (0.95, 1.05), offset: Sequence[float] = (-0.03, 0.03),
+                 vignetting: float = 0.05) -> None:
+        self.gain, self.offset, self.vignetting = tuple(gain), tuple(offset), vignetting
+
+    def __call__(self, frame: Tensor, generator: torch.Generator) -> Tensor:
+        gain, offset = _uniform(generator, *self.gain), _uniform(generator, *self.offset)
+        h, w = frame.shape[-2:]
+        y = torch.linspace(-1, 1, h)[:, None]
+        x = torch.linspace(-1, 1, w)[None, :]
+        falloff = 1 - self.vignetting * (x**2 + y**2) / 2
+        return (frame * gain + offset) * falloff.to(frame.dtype)
+
+
+@DEGRADATIONS.register(name="fixed_pattern_noise")
+class FixedPatternNoise(Degradation):
+    """Column and row stripes of a microbolometer's non-uniformity."""
+
+    def __init__(self, column_std: Sequence[float] = (0.0, 0.01), row_std: Sequence[float] = (0.0, 0.005)) -> None:
+        self.column_std, self.row_std = tuple(column_std), tuple(row_std)
+
+    def __call__(self, frame: Tensor, generator: torch.Generator) -> Tensor:
+        c, h, w = frame.shape
+        cols = torch.randn(1, 1, w, generator=generator) * _uniform(generator, *self.column_std)
+        rows = torch.randn(1, h, 1, generator=generator) * _uniform(generator, *self.row_std)
+        return frame + (cols + rows).to(frame.dtype)
+
+
+@DEGRADATIONS.register(name="sensor_noise")
+class SensorNoise(Degradation):
+    """Signal-dependent shot noise plus Gaussian read noise (NETD)."""
+
+    def __init__(self, shot: Sequence[float] = (0.0, 0.01), read: Sequence[float] = (0.002, 0.01)) -> None:
+        self.shot, self.read = tuple(shot), tuple(read)
+
+    def __call__(self, frame: Tensor, generator: torch.Generator) -> Tensor:
+        shot, read = _uniform(generator, *self.shot), _uniform(generator, *self.read)
+        std = torch.sqrt(shot**2 * frame.clamp_min(0) + read**2)
+        return frame + std * torch.randn(frame.shape, generator=generator, dtype=frame.dtype)
+
+
+@DEGRADATIONS.register(name="downsample")
+class Downsample(Degradation):
+    """Resolution loss by ``scale`` (2, 4 or 8) with area averaging (the sensor integrates over its pixels)."""
+
+    def __init__(self, scale: int = 4) -> None:
+        if scale not in (2, 4, 8):
+            raise ValueError(f"downsample scale must be 2, 4 or 8, got {scale}")
+        self.scale = scale
+
+    def __call__(self, frame: Tensor, generator: torch.Generator) -> Tensor:
+        h, w = frame.shape[-2:]
+        if h % self.scale or w % self.scale:
+            raise ValueError(f"downsample: a {h}x{w} frame is not divisible by {self.scale}")
+        return F.avg_pool2d(frame.unsqueeze(0), self.scale).squeeze(0)
+
+
+SpecLike = Union[str, Mapping[str, Any]]
+
+
+class DegradationPipeline:
+    """Registered degradations applied in order; the result is clamped to [0, 1]."""
+
+    def __init__(self, steps: Sequence[SpecLike]) -> None:
+        self.specs = [dict(s) if isinstance(s, Mapping) else {"type": s} for s in steps]
+        self.steps = [DEGRADATIONS.build(spec) for spec in self.specs]
+
+    def __call__(self, frame: Tensor, generator: torch.Generator) -> Tensor:
+        for step in self.steps:
+            frame = step(frame, generator)
+        return frame.clamp(0, 1)
+
+
+def default_pipeline(scale: int = 4) -> DegradationPipeline:
+    """Defocus or shake, radiometric drift, down-sampling, then sensor and fixed-pattern noise on the LR grid."""
+    return DegradationPipeline(
+        [
+            {"type": "defocus", "kind": "mixed"},
+            {"type": "motion_blur"},
+            {"type": "radiometric_drift"},
+            {"type": "downsample", "scale": scale},
+            {"type": "sensor_noise"},
+            {"type": "fixed_pattern_noise"},
+        ]
+    )
