@@ -140,10 +140,11 @@ class PairedThermalDataset(_Base):
             f"pair {pair.name!r}: LR {tuple(lr.shape[-2:])} is neither the HR size {tuple(hr.shape[-2:])} nor 1/{self.scale} of it"
         )
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key) -> dict:
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         negative = index >= len(self.pairs)
         pair = self.pairs[index % len(self.pairs)]
-        generator = item_generator(self.seed, self.epoch, index)
+        generator = item_generator(self.seed, epoch, index)
         hr, lr = self._read(pair.hr), self._read(pair.lr)
         same_grid = self._lr_on_hr_grid(pair, hr, lr)
         small = self.crop // self.scale
@@ -204,11 +205,12 @@ class DegradedThermalDataset(_Base):
             self._cache[item] = read_frame(item)
         return self._cache[item]
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key) -> dict:
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         base = len(self.frames) * self.repeats
         negative = index >= base
         frame_index = (index % base) % len(self.frames)
-        generator = item_generator(self.seed, self.epoch, index)
+        generator = item_generator(self.seed, epoch, index)
         frame = self._frame(frame_index)
         top, left = self._crop_box(*frame.shape[-2:], generator, self.scale, f"frame {self.frames[frame_index]}")
         hr_crop = frame[:, top : top + self.crop, left : left + self.crop]
@@ -226,9 +228,10 @@ class DegradedThermalDataset(_Base):
 
 
 class ConcatThermalDataset(torch.utils.data.ConcatDataset):
-    """Concatenation that forwards :meth:`set_epoch` to every part."""
+    """Concatenation that accepts the ``(epoch, index)`` keys of the thermal datasets."""
 
-    def set_epoch(self, epoch: int) -> None:
-        for dataset in self.datasets:
-            if hasattr(dataset, "set_epoch"):
-                dataset.set_epoch(epoch)
+    def __getitem__(self, key) -> dict:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        part = next(i for i, end in enumerate(self.cumulative_sizes) if index < end)
+        start = self.cumulative_sizes[part - 1] if part else 0
+        return self.datasets[part][(epoch, index - start)]

@@ -229,4 +229,38 @@ class MultiScaleVQVAE(Tokenizer):
 
     def forward(self, img: Tensor, codebook: Codebook) -> Tensor:
         """Reconstruction through the full token hierarchy (for evaluating the tokenizer)."""
-        return self.decode_fhat(self.tokenize(img, codebook).fhat[-1])
+        return self.decode_indices(self.tokenize(img, codebook).indices, codebook)
+
+    def training_forward(self, img: Tensor, codebook: Codebook) -> tuple[Tensor, Tensor, Tensor]:
+        """VQ-VAE training step: ``(reconstruction, vq_loss, code_counts [V])``.
+
+        Residual quantisation with Φ at every scale; the codebook and Φ learn through
+        ``mse(f̂, sg[f])``, the encoder through the commitment term ``β·mse(sg[f̂], f)``, and the decoder
+        sees ``f̂`` through the straight-through estimator.
+        """
+        f = self.encode(img).float()
+        b, c, hgt, wid = f.shape
+        target = f.detach()
+        rest, fhat = target.clone(), torch.zeros_like(target)
+        weight = codebook.weight
+        counts = torch.zeros(weight.shape[0], device=f.device)
+        vq_loss = f.new_zeros(())
+        last = len(self.patch_nums) - 1
+        for si, pn in enumerate(self.patch_nums):
+            z = rest if si == last else F.interpolate(rest, size=(pn, pn), mode="area")
+            with torch.no_grad():
+                idx = self.nearest(z.detach().permute(0, 2, 3, 1).reshape(-1, c), weight.detach().float())
+            counts += torch.bincount(idx, minlength=weight.shape[0]).float()
+            h = weight[idx].float().view(b, pn, pn, c).permute(0, 3, 1, 2)
+            if si != last:
+                h = F.interpolate(h, size=(hgt, wid), mode="bicubic")
+            h = self.phi(si, h)
+            fhat = fhat + h
+            rest = rest - h.detach()
+            vq_loss = vq_loss + F.mse_loss(fhat, target) + self.beta * F.mse_loss(fhat.detach(), f)
+        vq_loss = vq_loss / len(self.patch_nums)
+        straight_through = f + (fhat - f).detach()
+        return self.decode_fhat_unclamped(straight_through), vq_loss, counts
+
+    def decode_fhat_unclamped(self, fhat: Tensor) -> Tensor:
+        return self.decoder(self.post_quant_conv(fhat))

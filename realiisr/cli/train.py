@@ -1,0 +1,121 @@
+"""``realiisr train`` and ``realiisr train-tokenizer``.
+
+Data arguments (repeatable ``--data``): a folder with ``HR/`` and ``LR/`` (real pairs, matched by name), a
+folder of HR frames (degraded on the fly), or ``synthetic:N`` (N procedurally generated thermal scenes).
+``--holdout NAME,...`` keeps those pairs out of training and validates on them. ``key=value`` arguments set
+training options (``batch_size=4``) or, when they are not one, recipe keys (``generator.depth=2``).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["add_parser", "build_datasets"]
+
+_LOG = logging.getLogger(__name__)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    for command, stage in (("train", "generator"), ("train-tokenizer", "tokenizer")):
+        parser = sub.add_parser(command, help=f"train the {stage} stage of a recipe")
+        parser.add_argument("--recipe", default="real_iisr_x4_tiny", help="recipe name or YAML (default real_iisr_x4_tiny)")
+        parser.add_argument("--data", action="append", required=True, help="pairs folder, frames folder or synthetic:N")
+        parser.add_argument("--holdout", default="", help="comma-separated pair names kept for validation")
+        parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, metrics.csv, config)")
+        parser.add_argument("--config", type=Path, help="YAML with training options and recipe overrides")
+        parser.add_argument("--steps", type=int, help="number of optimiser steps")
+        parser.add_argument("--init", type=Path, help="model.safetensors to start from (e.g. the tokenizer stage's)")
+        parser.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
+        parser.add_argument("--repeats", type=int, default=8, help="crops per HR frame per epoch")
+        parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument("overrides", nargs="*", help="key=value training options or recipe keys")
+        parser.set_defaults(run=lambda args, stage=stage: _run(args, stage))
+
+
+def _parse_value(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+def build_datasets(specs: list[str], crop: int, scale: int, seed: int, holdout: list[str], repeats: int):
+    """(train dataset, validation dataset or None) from the ``--data`` arguments."""
+    from realiisr.data.datasets import ConcatThermalDataset, DataError, DegradedThermalDataset, PairedThermalDataset
+    from realiisr.data.synthetic import thermal_frame
+
+    train, val = [], []
+    for spec in specs:
+        if spec.startswith("synthetic:"):
+            count = int(spec.split(":", 1)[1])
+            frames = lambda index, generator: thermal_frame(4 * crop, 4 * crop, generator=generator)[0]  # noqa: E731
+            train.append(DegradedThermalDataset(frames, length=count, crop=crop, scale=scale, seed=seed))
+            continue
+        path = Path(spec)
+        if (path / "HR").is_dir() and (path / "LR").is_dir():
+            full = PairedThermalDataset(path, crop=crop, scale=scale, seed=seed, on_error="skip")
+            names = [p.name for p in full.pairs]
+            kept = [n for n in names if n not in holdout]
+            train.append(PairedThermalDataset(path, crop=crop, scale=scale, seed=seed, on_error="skip", names=kept))
+            held = [n for n in names if n in holdout]
+            if held:
+                val.append(PairedThermalDataset(path, crop=crop, scale=scale, seed=seed, on_error="skip", names=held,
+                                                augment=False, negatives=False))
+        elif path.is_dir():
+            train.append(DegradedThermalDataset(path, crop=crop, scale=scale, seed=seed, repeats=repeats))
+        else:
+            raise DataError(f"--data {spec!r}: not a folder and not synthetic:N")
+    return ConcatThermalDataset(train), (ConcatThermalDataset(val) if val else None)
+
+
+def _run(args: argparse.Namespace, stage: str) -> int:
+    import realiisr
+    from realiisr.core.weights import load_state_dict_file
+    from realiisr.training.loop import TrainConfig, train
+
+    options: dict[str, Any] = {}
+    if args.config is not None:
+        options.update(yaml.safe_load(args.config.read_text()) or {})
+    for item in args.overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not key=value")
+        key, value = item.split("=", 1)
+        options[key] = _parse_value(value)
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    train_options = {k: v for k, v in options.items() if k in fields}
+    recipe_overrides = {k: v for k, v in options.items() if k not in fields}
+    defaults = {"lr": 2e-4} if stage == "tokenizer" else {}
+    config = TrainConfig(**{**defaults, **train_options, "stage": stage})
+    if args.steps is not None:
+        config.steps = args.steps
+    model = realiisr.build(args.recipe, overrides=recipe_overrides)
+    if args.init is not None:
+        state = load_state_dict_file(args.init)
+        own = model.state_dict()
+        missing = sorted(set(own) - set(state))
+        if missing and stage == "tokenizer":
+            raise ValueError(f"--init {args.init} lacks {missing[:5]}")
+        unexpected = sorted(set(state) - set(own))
+        if unexpected:
+            raise ValueError(f"--init {args.init} has keys the recipe does not: {unexpected[:5]}")
+        model.load_state_dict(state, strict=not missing)
+        _LOG.info("initialised from %s (%d tensors)", args.init, len(state))
+    crop = model.tokenizer.image_size
+    holdout = [n for n in args.holdout.split(",") if n]
+    train_data, val_data = build_datasets(args.data, crop, model.scale, config.seed, holdout, args.repeats)
+    if val_data is None:
+        val_data = train_data
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "run.yaml").write_text(yaml.safe_dump({
+        "command": stage, "recipe": model.recipe.to_dict(), "train": config.to_dict(),
+        "data": args.data, "holdout": holdout, "init": str(args.init) if args.init else None,
+    }, sort_keys=False))
+    metrics = train(model, train_data, config, args.out, val_data=val_data, resume=args.resume,
+                    progress=not args.no_progress)
+    print(json.dumps({k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()}))
+    return 0
+
+

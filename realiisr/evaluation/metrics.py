@@ -1,0 +1,48 @@
+"""Metrics computed in float64 on the grey channel of [0, 1] images.
+
+PSNR here is the textbook formula, used inside training loops where importing pyiqa (and its model zoo) for
+one line of arithmetic would dominate start-up; ``realiisr evaluate`` reports pyiqa's numbers.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from realiisr.ops.reference import TOC_OFFSETS
+
+__all__ = ["grey", "psnr", "thermal_order_accuracy"]
+
+
+def grey(img: Tensor) -> Tensor:
+    """``[B, C, H, W]`` → ``[B, 1, H, W]`` float64 channel mean (the images are grayscale stored as RGB)."""
+    return img.double().mean(dim=1, keepdim=True)
+
+
+def psnr(sr: Tensor, hr: Tensor, border: int = 0) -> Tensor:
+    """Per-image PSNR (dB) for images in [0, 1]."""
+    a, b = grey(sr.clamp(0, 1)), grey(hr.clamp(0, 1))
+    if border:
+        a, b = a[..., border:-border, border:-border], b[..., border:-border, border:-border]
+    mse = (a - b).square().flatten(1).mean(dim=1).clamp_min(1e-12)
+    return 10 * torch.log10(1 / mse)
+
+
+def thermal_order_accuracy(sr: Tensor, hr: Tensor, patch_size: int = 8, threshold: float = 0.1) -> Tensor:
+    """Per image: the fraction of neighbouring patch pairs, among those whose HR difference is at least
+    ``threshold``, whose brightness order the SR image keeps (the quantity the TOC loss penalises)."""
+    s = F.avg_pool2d(grey(sr), patch_size)
+    t = F.avg_pool2d(grey(hr), patch_size)
+    h, w = s.shape[-2:]
+    agree = torch.zeros(s.shape[0], dtype=torch.float64)
+    total = torch.zeros(s.shape[0], dtype=torch.float64)
+    for dy, dx in TOC_OFFSETS:
+        y0, y1, x0, x1 = max(0, -dy), h - max(0, dy), max(0, -dx), w - max(0, dx)
+        if y1 <= y0 or x1 <= x0:
+            continue
+        ds = s[..., y0:y1, x0:x1] - s[..., y0 + dy : y1 + dy, x0 + dx : x1 + dx]
+        dt = t[..., y0:y1, x0:x1] - t[..., y0 + dy : y1 + dy, x0 + dx : x1 + dx]
+        counted = dt.abs() >= threshold
+        agree += ((ds * dt > 0) & counted).flatten(1).sum(1)
+        total += counted.flatten(1).sum(1)
+    return torch.where(total > 0, agree / total.clamp_min(1), torch.ones_like(total))

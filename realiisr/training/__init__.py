@@ -1,0 +1,1 @@
+"""Training: optimiser groups and schedules, atomic checkpoints, the tokenizer and generator stages."""

@@ -1,0 +1,275 @@
+"""The training loop for both stages: ``tokenizer`` (the VQ-VAE) and ``generator`` (VAR + guidance + CAC).
+
+Batches are planned from (seed, step) alone, data augmentation draws from (seed, epoch, index) and the
+checkpoint restores model, optimiser, schedule and RNG state, so ``resume`` continues exactly.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from realiisr.core.model import RealIISR
+from realiisr.evaluation.metrics import psnr, thermal_order_accuracy
+from realiisr.training.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from realiisr.training.optim import build_optimizer, lr_factor
+
+__all__ = ["TrainConfig", "PlannedBatches", "train"]
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Everything that shapes a run; saved with every checkpoint."""
+
+    stage: str = "generator"  # or "tokenizer"
+    steps: int = 1000
+    batch_size: int = 8
+    lr: float = 5e-5
+    warmup_fraction: float = 0.05
+    flat_fraction: float = 0.3
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = 2.0
+    accumulation: int = 1
+    log_every: int = 10
+    val_every: int = 200
+    save_every: int = 200
+    keep_last: int = 3
+    seed: int = 0
+    amp: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU; "bf16", "fp16", "none"
+    num_workers: int = 0
+    device: str = "auto"
+    dead_code_every: int = 100  # tokenizer stage: restart codes unused over this many steps
+    val_samples: int = 8
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class PlannedBatches(Sampler):
+    """Batch ``s`` is a slice of the permutation of epoch ``s // steps_per_epoch`` (seeded by (seed, epoch))."""
+
+    def __init__(self, length: int, batch_size: int, seed: int, start: int, stop: int) -> None:
+        self.length, self.batch_size, self.seed, self.start, self.stop = length, batch_size, seed, start, stop
+        self.steps_per_epoch = max(1, math.ceil(length / batch_size))
+
+    def batch(self, step: int) -> list[tuple[int, int]]:
+        epoch, k = divmod(step, self.steps_per_epoch)
+        generator = torch.Generator().manual_seed(self.seed * 7919 + epoch)
+        need = self.steps_per_epoch * self.batch_size
+        order = torch.cat([torch.randperm(self.length, generator=generator) for _ in range(-(-need // self.length))])
+        return [(epoch, int(i)) for i in order[k * self.batch_size : (k + 1) * self.batch_size]]
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for step in range(self.start, self.stop):
+            yield self.batch(step)
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def _collate(items: Sequence[dict]) -> dict[str, Any]:
+    return {
+        "lr": torch.stack([i["lr"] for i in items]),
+        "hr": torch.stack([i["hr"] for i in items]),
+        "label": torch.tensor([i["label"] for i in items], dtype=torch.long),
+        "name": [i["name"] for i in items],
+    }
+
+
+def _prepare_stage(model: RealIISR, stage: str) -> list[torch.nn.Parameter]:
+    if stage == "tokenizer":
+        model.requires_grad_(False)
+        model.tokenizer.requires_grad_(True)
+        model.codebook.embedding.requires_grad_(True)
+        return [p for p in model.parameters() if p.requires_grad]
+    if stage == "generator":
+        model.tokenizer.requires_grad_(False)
+        model.codebook.embedding.requires_grad_(False)
+        return [p for p in model.parameters() if p.requires_grad]
+    raise ValueError(f"stage must be 'tokenizer' or 'generator', got {stage!r}")
+
+
+def _autocast(config: TrainConfig, device: torch.device):
+    mode = config.amp if config.amp != "auto" else ("bf16" if device.type == "cuda" else "none")
+    if mode == "none":
+        return torch.autocast(device.type, enabled=False)
+    return torch.autocast(device.type, dtype=torch.bfloat16 if mode == "bf16" else torch.float16)
+
+
+class _DeadCodes:
+    """Counts code usage; codes unused over a window restart at random encoder outputs of the batch."""
+
+    def __init__(self, vocab: int, device: torch.device) -> None:
+        self.counts = torch.zeros(vocab, device=device)
+        self.restarted = 0
+
+    def restart(self, model: RealIISR, hr: torch.Tensor, generator: torch.Generator) -> int:
+        dead = (self.counts == 0).nonzero().flatten()
+        if len(dead):
+            with torch.no_grad():
+                latents = model.tokenizer.encode(hr).permute(0, 2, 3, 1).reshape(-1, model.codebook.dim)
+                pick = torch.randint(len(latents), (len(dead),), generator=generator)
+                model.codebook.embedding.weight[dead] = latents[pick.to(latents.device)].to(model.codebook.embedding.weight.dtype)
+        self.counts.zero_()
+        self.restarted += len(dead)
+        return len(dead)
+
+
+@torch.no_grad()
+def validate(model: RealIISR, data: Dataset, config: TrainConfig, device: torch.device) -> dict[str, float]:
+    """Tokenizer: reconstruction PSNR. Generator: teacher-forced losses, and PSNR / thermal-order accuracy of
+    the autoregressive output next to bicubic."""
+    was_training = model.training
+    model.eval()
+    count = min(len(data), config.val_samples)
+    batch = _collate([data[(0, i)] for i in range(count)])
+    lr, hr, labels = batch["lr"].to(device), batch["hr"].to(device), batch["label"].to(device)
+    hr01, lr01 = (hr + 1) / 2, (lr + 1) / 2
+    if config.stage == "tokenizer":
+        recon = (model.tokenizer(hr, model.codebook) + 1) / 2
+        metrics = {"val_psnr": float(psnr(recon, hr01).mean())}
+    else:
+        losses = model.training_losses(lr, hr, labels)
+        sr = model.sample(lr, labels)
+        metrics = {f"val_{k}": float(v) for k, v in losses.items() if v.dim() == 0}
+        metrics.update({
+            "val_psnr": float(psnr(sr, hr01).mean()), "val_psnr_bicubic": float(psnr(lr01, hr01).mean()),
+            "val_order_acc": float(thermal_order_accuracy(sr, hr01).mean()),
+            "val_order_acc_bicubic": float(thermal_order_accuracy(lr01, hr01).mean()),
+        })
+    model.train(was_training)
+    return metrics
+
+
+class _CsvLogs:
+    """``train.csv`` and ``validation.csv`` in the run folder (appended to on resume)."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.files: dict[str, tuple[Any, csv.DictWriter]] = {}
+
+    def write(self, name: str, row: dict[str, float]) -> None:
+        if name not in self.files:
+            path = self.out_dir / f"{name}.csv"
+            fresh = not path.exists() or path.stat().st_size == 0
+            handle = open(path, "a", newline="")
+            writer = csv.DictWriter(handle, fieldnames=sorted(row), extrasaction="ignore", restval="")
+            if fresh:
+                writer.writeheader()
+            self.files[name] = (handle, writer)
+        handle, writer = self.files[name]
+        writer.writerow(row)
+        handle.flush()
+
+    def close(self) -> None:
+        for handle, _ in self.files.values():
+            handle.close()
+
+
+def train(
+    model: RealIISR, train_data: Dataset, config: TrainConfig, out_dir: Path, *, val_data: Optional[Dataset] = None,
+    resume: bool = False, progress: bool = True,
+) -> dict[str, float]:
+    """Run (or continue) a training stage; returns the last logged metrics."""
+    out_dir = Path(out_dir)
+    device = torch.device(config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch.manual_seed(config.seed)
+    model.to(device).train()
+    flags = {name: p.requires_grad for name, p in model.named_parameters()}
+    params = _prepare_stage(model, config.stage)
+    optimizer = build_optimizer(model, config.lr, config.weight_decay, config.betas)
+    warmup = int(config.warmup_fraction * config.steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, config.steps, warmup, config.flat_fraction)
+    )
+    start, best = 0, None
+    folder = latest_checkpoint(out_dir) if resume else None
+    if folder is not None:
+        state = load_checkpoint(folder, model)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        start, best = int(state["step"]), state.get("best")
+        _LOG.info("resumed from %s at step %d", folder, start)
+    if start >= config.steps:
+        return {}
+    planner = PlannedBatches(len(train_data), config.batch_size * config.accumulation, config.seed, start, config.steps)
+    loader = DataLoader(train_data, batch_sampler=planner, num_workers=config.num_workers, collate_fn=_collate,
+                        pin_memory=device.type == "cuda")
+    dead = _DeadCodes(model.codebook.vocab_size, device) if config.stage == "tokenizer" else None
+    restart_rng = torch.Generator().manual_seed(config.seed + 1)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    logs = _CsvLogs(out_dir)
+    last: dict[str, float] = {}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=config.steps, initial=start, desc=f"train {config.stage}", dynamic_ncols=True)
+    tick = time.perf_counter()
+    try:
+        for step, batch in enumerate(loader, start=start):
+            lr, hr, labels = batch["lr"].to(device), batch["hr"].to(device), batch["label"].to(device)
+            optimizer.zero_grad(set_to_none=True)
+            terms: dict[str, float] = {}
+            for chunk in range(config.accumulation):
+                part = slice(chunk * config.batch_size, (chunk + 1) * config.batch_size)
+                with _autocast(config, device):
+                    if config.stage == "tokenizer":
+                        recon, vq_loss, counts = model.tokenizer.training_forward(hr[part], model.codebook)
+                        dead.counts += counts
+                        rec = F.mse_loss(recon.float(), hr[part]) + F.l1_loss(recon.float(), hr[part])
+                        out = {"total": rec + vq_loss, "recon": rec, "vq": vq_loss}
+                    else:
+                        out = model.training_losses(lr[part], hr[part], labels[part])
+                (out["total"] / config.accumulation).backward()
+                for key, value in out.items():
+                    if torch.is_tensor(value) and value.dim() == 0:
+                        terms[key] = terms.get(key, 0.0) + float(value.detach()) / config.accumulation
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            done = step + 1
+            if dead is not None and done % config.dead_code_every == 0:
+                terms["dead_codes"] = dead.restart(model, hr, restart_rng)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{terms['total']:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            metrics: dict[str, float] = {}
+            if done % config.log_every == 0 or done == config.steps:
+                now = time.perf_counter()
+                metrics = {"step": done, "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
+                           "steps_per_s": config.log_every / max(now - tick, 1e-9), **terms}
+                tick = now
+            if val_data is not None and (done % config.val_every == 0 or done == config.steps):
+                metrics = {"step": done, **metrics, **validate(model, val_data, config, device)}
+            if metrics:
+                logs.write("validation" if any(k.startswith("val_") for k in metrics) else "train", metrics)
+                last = metrics
+            if done % config.save_every == 0 or done == config.steps:
+                score = last.get("val_psnr")
+                is_best = score is not None and (best is None or score > best)
+                best = score if is_best else best
+                state = {"step": done, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                         "rng": rng_state(), "config": config.to_dict(), "best": best}
+                save_checkpoint(out_dir, done, model, state, keep_last=config.keep_last, best=is_best)
+    finally:
+        logs.close()
+        if bar is not None:
+            bar.close()
+        for name, p in model.named_parameters():  # the stage's freezing is not left behind
+            p.requires_grad_(flags[name])
+    return last
