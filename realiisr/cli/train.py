@@ -39,7 +39,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _parse_value(text: str) -> Any:
-    return yaml.safe_load(text)
+    value = yaml.safe_load(text)
+    if isinstance(value, str):  # YAML 1.1 reads "4e-4" as a string
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def build_datasets(specs: list[str], crop: int, scale: int, seed: int, holdout: list[str], repeats: int):

@@ -1,0 +1,140 @@
+"""Training: the loss goes down, a resumed run equals an uninterrupted one, saves are atomic, CLI round trip."""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import realiisr
+from realiisr.cli import main
+from realiisr.data.datasets import DegradedThermalDataset
+from realiisr.data.synthetic import thermal_frame
+from realiisr.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from realiisr.training.loop import PlannedBatches, TrainConfig, train
+from realiisr.training.optim import lr_factor, param_groups
+
+MICRO = {
+    "tokenizer.patch_nums": [1, 2, 4],
+    "generator.patch_nums": [1, 2, 4],
+    "generator.context_maps": [4, 4],
+    "generator.depth": 1,
+}
+
+
+def micro_model(seed=0):
+    torch.manual_seed(seed)
+    return realiisr.build("real_iisr_x4_tiny", overrides=MICRO)
+
+
+def frames(count=6):
+    return DegradedThermalDataset(lambda i, g: thermal_frame(96, 96, generator=g)[0], length=count, crop=64, scale=4)
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_generator_loss_goes_down(tmp_path):
+    config = TrainConfig(stage="generator", steps=30, batch_size=4, lr=2e-3, warmup_fraction=0.0, log_every=5,
+                         val_every=1000, save_every=1000, val_samples=2)
+    train(micro_model(), frames(), config, tmp_path, progress=False)
+    totals = [float(r["total"]) for r in _rows(tmp_path / "train.csv")]
+    assert totals[-1] < 0.8 * totals[0], totals
+
+
+def test_tokenizer_stage_improves_reconstruction_and_restores_freezing(tmp_path):
+    model = micro_model()
+    data = frames()
+    config = TrainConfig(stage="tokenizer", steps=24, batch_size=4, lr=2e-3, warmup_fraction=0.0, log_every=4,
+                         val_every=12, save_every=12, dead_code_every=8, val_samples=4)
+    before = float(realiisr.evaluation.metrics.psnr((model.tokenizer(data[0]["hr"][None], model.codebook) + 1) / 2,
+                                                     (data[0]["hr"][None] + 1) / 2))
+    train(model, data, config, tmp_path, val_data=data, progress=False)
+    val = _rows(tmp_path / "validation.csv")
+    assert float(val[-1]["val_psnr"]) > before + 1.0
+    assert not any(p.requires_grad for p in model.tokenizer.parameters())  # the recipe's freezing is back
+    assert model.codebook.U.requires_grad
+
+
+def test_resume_continues_exactly(tmp_path):
+    data = frames()
+    config = TrainConfig(stage="generator", steps=8, batch_size=2, lr=1e-3, log_every=1, val_every=1000,
+                         save_every=4, keep_last=5)
+    straight = micro_model()
+    train(straight, data, config, tmp_path / "straight", progress=False)
+    interrupted = micro_model()
+    train(interrupted, data, TrainConfig(**{**config.to_dict(), "steps": 8}), tmp_path / "resumed", progress=False)
+    # simulate a kill after step 4: drop the later checkpoints and the log lines, resume in a new model
+    for folder in sorted((tmp_path / "resumed").glob("step-*"))[1:]:
+        for file in folder.iterdir():
+            file.unlink()
+        folder.rmdir()
+    (tmp_path / "resumed" / "latest").write_text('{"step": 4, "folder": "step-00000004"}')
+    rows = _rows(tmp_path / "resumed" / "train.csv")[:4]
+    with open(tmp_path / "resumed" / "train.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    torch.manual_seed(123)  # the resumed process starts with another RNG state
+    resumed = micro_model(seed=99)
+    train(resumed, data, config, tmp_path / "resumed", resume=True, progress=False)
+    a = [float(r["total"]) for r in _rows(tmp_path / "straight" / "train.csv")]
+    b = [float(r["total"]) for r in _rows(tmp_path / "resumed" / "train.csv")]
+    assert a == b
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+
+
+def test_a_save_killed_midway_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    model = micro_model()
+    save_checkpoint(tmp_path, 1, model, {"step": 1})
+    assert latest_checkpoint(tmp_path).name == "step-00000001"
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError):
+        save_checkpoint(tmp_path, 2, model, {"step": 2})
+    assert latest_checkpoint(tmp_path).name == "step-00000001"
+    monkeypatch.undo()
+    state = load_checkpoint(latest_checkpoint(tmp_path), micro_model(seed=5))
+    assert state == {"step": 1}
+
+
+def test_batches_are_planned_from_seed_and_step():
+    a = PlannedBatches(10, 4, seed=1, start=0, stop=6)
+    b = PlannedBatches(10, 4, seed=1, start=3, stop=6)
+    assert list(a)[3:] == list(b)
+    first_epoch = [i for batch in list(a)[:3] for _, i in batch]
+    assert set(first_epoch) == set(range(10)) and len(first_epoch) == 12  # one epoch covers every item
+
+
+def test_schedule_and_no_decay_groups():
+    assert lr_factor(0, 100, 10) == pytest.approx(0.005)
+    assert lr_factor(10, 100, 10) == 1.0 and lr_factor(30, 100, 10) == 1.0
+    assert lr_factor(100, 100, 10) == pytest.approx(0.01)
+    model = micro_model()
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert "generator.pos_start" in names
+    groups = param_groups(model, 0.05)
+    no_decay = {id(p) for p in groups[1]["params"]}
+    by_name = dict(model.named_parameters())
+    assert id(by_name["generator.pos_start"]) in no_decay
+    assert id(by_name["generator.blocks.0.attn.scale_mul"]) in no_decay
+    assert id(by_name["generator.blocks.0.ffn.fc1.weight"]) not in no_decay
+
+
+def test_cli_train_tokenizer_then_generator(tmp_path, samples_dir):
+    run = tmp_path / "tok"
+    args = ["--data", str(samples_dir / "pairs"), "--holdout", "000009_0", "--no-progress", "--steps", "2",
+            "batch_size=2", "val_samples=1", "lr=1e-3"] + [f"{k}={v}" for k, v in MICRO.items()]
+    assert main(["train-tokenizer", "--out", str(run), *args]) == 0
+    weights = latest_checkpoint(run) / "model.safetensors"
+    assert main(["train", "--out", str(tmp_path / "gen"), "--init", str(weights), *args]) == 0
+    assert (tmp_path / "gen" / "run.yaml").is_file() and latest_checkpoint(tmp_path / "gen") is not None
+    assert os.path.getsize(tmp_path / "gen" / "validation.csv") > 0
