@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 
 __all__ = ["add_parser", "run_demo"]
 
@@ -62,32 +61,49 @@ def _metrics():
     }
 
 
-def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
+def _model():
+    """The first recipe that ships weights, built with them (or None)."""
     import realiisr
+
+    for name in realiisr.list_recipes(pretrained=True):
+        return name, realiisr.build(name, pretrained=True).eval()
+    return None, None
+
+
+def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
+    from realiisr.data.io import pil_bicubic
     from realiisr.data.samples import write_gray
+    from realiisr.evaluation.metrics import thermal_order_accuracy
+    from realiisr.inference import Upscaler
     from realiisr.ops import toc_loss
 
     source, items = _inputs(samples, seed)
     print(f"realiisr demo: {len(items)} images from {source}")
-    shipped = realiisr.list_recipes(pretrained=True)
-    if not shipped:
+    name, model = _model()
+    if model is None:
         print("no trained weights yet: no recipe ships weights, so this run shows the bicubic baseline only")
     metrics = _metrics()
     rows = []
-    for name, lr, hr in items:
-        sr = F.interpolate(lr, scale_factor=4, mode="bicubic", align_corners=False).clamp(0, 1)
-        write_gray(sr, out / "bicubic" / f"{name}.png")
-        row = {"image": name, "method": "bicubic", "size": f"{lr.shape[-1]}x{lr.shape[-2]} -> {sr.shape[-1]}x{sr.shape[-2]}"}
-        if hr is not None and hr.shape == sr.shape:
-            if metrics is not None:
-                row.update({k: f"{float(m(sr, hr)):.3f}" for k, m in metrics.items()})
-            row["TOC"] = f"{float(toc_loss(sr, hr)):.4f}"
-        rows.append(row)
+    for image, lr, hr in items:
+        lr = lr[0]  # [1, h, w]
+        outputs = {"bicubic": pil_bicubic(lr, lr.shape[-2] * 4, lr.shape[-1] * 4, eight_bit=True).clamp(0, 1)}
+        if model is not None:
+            outputs[name] = Upscaler(model)(lr)
+        for method, sr in outputs.items():
+            write_gray(sr, out / method / f"{image}.png")
+            row = {"image": image, "method": method, "size": f"{lr.shape[-1]}x{lr.shape[-2]} -> {sr.shape[-1]}x{sr.shape[-2]}"}
+            if hr is not None and hr.shape[-2:] == sr.shape[-2:]:
+                sr4, hr4 = sr[None], hr
+                if metrics is not None:
+                    row.update({k: f"{float(m(sr4, hr4)):.3f}" for k, m in metrics.items()})
+                row["order acc"] = f"{float(thermal_order_accuracy(sr4, hr4)):.4f}"
+                row["TOC"] = f"{float(toc_loss(sr4, hr4)):.4f}"
+            rows.append(row)
     table = _markdown(rows)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.md").write_text(f"# realiisr demo\n\nInputs: {source}\n\n{table}\n")
     print(table)
-    print(f"outputs: {out.resolve()}/bicubic, table: {(out / 'metrics.md').resolve()}")
+    print(f"outputs: {out.resolve()}/<method>/, table: {(out / 'metrics.md').resolve()}")
     return 0
 
 

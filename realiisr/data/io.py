@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["IMAGE_SUFFIXES", "read_frame", "pil_bicubic"]
+__all__ = ["IMAGE_SUFFIXES", "read_frame", "pil_bicubic", "frame_bit_depth", "write_frame"]
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -57,3 +57,19 @@ def pil_bicubic(frame: torch.Tensor, height: int, width: int, eight_bit: bool = 
             resized = np.asarray(image.resize((width, height), Image.BICUBIC), dtype=np.float32)
         out.append(torch.from_numpy(resized.copy()))
     return torch.stack(out)
+
+
+def frame_bit_depth(path: Path) -> int:
+    """8 or 16: the bit depth the file stores (16 for Pillow's I;16 / I modes)."""
+    with Image.open(path) as image:
+        return 16 if image.mode in ("I;16", "I;16B", "I;16L", "I") else 8
+
+
+def write_frame(path: Path, frame: torch.Tensor, bits: int = 8) -> None:
+    """Write a ``[1, H, W]`` (or ``[H, W]``) frame in [0, 1] as 8-bit or 16-bit grayscale (PNG, TIFF, BMP, ...)."""
+    array = frame.detach().float().clamp(0, 1).squeeze().cpu().numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if bits == 16:
+        Image.fromarray(np.round(array * 65535).astype(np.uint16)).save(path)
+    else:
+        Image.fromarray(np.round(array * 255).astype(np.uint8), mode="L").save(path)
