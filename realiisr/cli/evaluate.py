@@ -1,0 +1,93 @@
+"""``realiisr evaluate``: metrics of SR frames against HR, with the bicubic baseline beside them.
+
+    realiisr evaluate --sr SR_DIR --hr HR_DIR [--lr LR_DIR]      # existing outputs (LR: for bicubic)
+    realiisr evaluate --data PAIRS_DIR [--recipe R] [--weights W] # runs the model on PAIRS_DIR/LR first
+
+Frames pair by file stem. Writes metrics.csv / .json / .md to ``--out`` and figures to ``--figures``.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["add_parser"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("evaluate", help="PSNR/SSIM/thermal-order metrics with the bicubic baseline")
+    parser.add_argument("--sr", type=Path, help="folder of super-resolved frames")
+    parser.add_argument("--hr", type=Path, help="folder of ground-truth frames")
+    parser.add_argument("--lr", type=Path, help="folder of LR frames (default: LR/ beside --hr)")
+    parser.add_argument("--data", type=Path, help="folder with HR/ and LR/: run the model first")
+    parser.add_argument("--recipe", default="real_iisr_x4_tiny")
+    parser.add_argument("--weights", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("evaluation"))
+    parser.add_argument("--figures", type=Path, help="write comparison figures here")
+    parser.add_argument("--subset", type=Path, help="file with one image name per line")
+    parser.add_argument("--metrics", default="psnr,ssim", help="pyiqa metric names, comma separated")
+    parser.add_argument("--border", type=int, default=0, help="pixels cropped at each border before measuring")
+    parser.set_defaults(run=_run)
+
+
+def _stems(folder: Path) -> dict[str, Path]:
+    from realiisr.data.io import IMAGE_SUFFIXES
+
+    if not folder.is_dir():
+        raise ValueError(f"folder {str(folder)!r} does not exist")
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+
+
+def _run(args: argparse.Namespace) -> int:
+    import realiisr
+    from realiisr.data.io import pil_bicubic, read_frame
+    from realiisr.evaluation.evaluate import evaluate_images
+    from realiisr.evaluation.figures import comparison_figure
+    from realiisr.inference import Upscaler
+
+    if args.data is not None:
+        hr_dir, lr_dir, sr_dir = args.data / "HR", args.data / "LR", None
+        recipe = realiisr.get_recipe(args.recipe)
+        if args.weights is None and (recipe.weights is None or not recipe.weights.has_weights):
+            raise ValueError(f"recipe {args.recipe!r} ships no trained weights; pass --weights PATH")
+        model = realiisr.build(recipe, pretrained=args.weights is None, weights=args.weights).eval()
+        method = args.recipe
+    elif args.sr is not None and args.hr is not None:
+        hr_dir, sr_dir, model, method = args.hr, args.sr, None, "sr"
+        lr_dir = args.lr or args.hr.parent / "LR"
+    else:
+        raise ValueError("pass --sr and --hr, or --data")
+    hr_files, lr_files = _stems(hr_dir), _stems(lr_dir)
+    names = sorted(set(hr_files) & set(lr_files))
+    if args.subset is not None:
+        wanted = [line.strip() for line in args.subset.read_text().splitlines() if line.strip()]
+        missing = sorted(set(wanted) - set(names))
+        if missing:
+            raise ValueError(f"--subset names without an LR/HR pair: {missing}")
+        names = [n for n in names if n in set(wanted)]
+    sr_files = _stems(sr_dir) if sr_dir is not None else {}
+    items = []
+    for name in names:
+        hr, lr = read_frame(hr_files[name]), read_frame(lr_files[name])
+        scale = hr.shape[-1] // lr.shape[-1]
+        outputs = {"bicubic": pil_bicubic(lr, hr.shape[-2], hr.shape[-1], eight_bit=True).clamp(0, 1)}
+        if model is not None:
+            outputs[method] = Upscaler(model)(lr)
+            from realiisr.data.io import write_frame
+
+            write_frame(args.out / "sr" / f"{name}.png", outputs[method])
+        elif name in sr_files:
+            outputs[method] = read_frame(sr_files[name])
+        else:
+            raise ValueError(f"no SR frame for {name!r} in {str(sr_dir)!r}")
+        if scale < 1:
+            raise ValueError(f"{name}: LR is larger than HR")
+        items.append((name, outputs, hr))
+        if args.figures is not None:
+            comparison_figure(args.figures / f"{name}.png", name, {"LR (bicubic)": outputs["bicubic"], method: outputs[method], "HR": hr})
+    if not items:
+        raise ValueError(f"no LR/HR pairs between {str(lr_dir)!r} and {str(hr_dir)!r}")
+    result = evaluate_images(items, [m for m in args.metrics.split(",") if m], border=args.border)
+    result.write(args.out)
+    print(result.markdown())
+    print(f"wrote {args.out}/metrics.csv, metrics.json, metrics.md" + (f" and figures in {args.figures}" if args.figures else ""))
+    return 0

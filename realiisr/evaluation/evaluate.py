@@ -1,0 +1,114 @@
+"""Evaluating super-resolved frames against ground truth, always beside the bicubic baseline.
+
+PSNR and SSIM come from pyiqa (grey channel, the images are grayscale); perceptual metrics (LPIPS, MUSIQ,
+NIQE, ...) are used only when pyiqa finds their weights locally, otherwise the report says which metric
+could not load and why — never a random-weight score. The physics metrics are the thermal-order accuracy
+and the TOC loss at the reference's patch size and threshold.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from realiisr.evaluation.metrics import thermal_order_accuracy
+from realiisr.ops import toc_loss
+
+__all__ = ["Evaluation", "load_metrics", "evaluate_images", "OFFLINE_METRICS"]
+
+_LOG = logging.getLogger(__name__)
+
+#: pyiqa metrics that need no downloaded weights.
+OFFLINE_METRICS = ("psnr", "ssim")
+
+
+def load_metrics(names: Sequence[str], device: str = "cpu") -> tuple[dict[str, Callable], dict[str, str]]:
+    """``(metrics, unavailable)``: pyiqa metrics that loaded, and for the others the reason."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    loaded: dict[str, Callable] = {}
+    unavailable: dict[str, str] = {}
+    try:
+        import pyiqa
+    except Exception as exc:
+        return {}, {name: f"pyiqa is not installed ({exc}); pip install 'realiisr[metrics]'" for name in names}
+    for name in names:
+        try:
+            loaded[name] = pyiqa.create_metric(name, device=device)
+        except Exception as exc:  # missing weights fail inside create_metric
+            home = os.environ.get("TORCH_HOME", "~/.cache/torch")
+            unavailable[name] = (f"weights not available locally ({type(exc).__name__}: {str(exc)[:160]}); "
+                                 f"place pyiqa's weight file under {home}/hub/pyiqa/")
+    return loaded, unavailable
+
+
+@dataclass
+class Evaluation:
+    """Per-image rows and per-method means."""
+
+    rows: list[dict] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    def means(self) -> list[dict]:
+        methods = list(dict.fromkeys(r["method"] for r in self.rows))
+        out = []
+        for method in methods:
+            rows = [r for r in self.rows if r["method"] == method]
+            keys = [k for k in rows[0] if k not in ("image", "method")]
+            out.append({"image": "mean", "method": method,
+                        **{k: sum(float(r[k]) for r in rows) / len(rows) for k in keys}})
+        return out
+
+    def markdown(self) -> str:
+        rows = self.rows + self.means()
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        for row in rows:
+            cells = [f"{row[c]:.4f}" if isinstance(row.get(c), float) else str(row.get(c, "–")) for c in columns]
+            lines.append("| " + " | ".join(cells) + " |")
+        for name, reason in self.unavailable.items():
+            lines.append(f"\n{name}: not reported, {reason}")
+        return "\n".join(lines)
+
+    def write(self, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        rows = self.rows + self.means()
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        with open(out / "metrics.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        (out / "metrics.json").write_text(json.dumps({"rows": self.rows, "means": self.means(),
+                                                      "unavailable": self.unavailable}, indent=2))
+        (out / "metrics.md").write_text(self.markdown() + "\n")
+
+
+def evaluate_images(
+    items: Sequence[tuple[str, dict[str, Tensor], Tensor]], metric_names: Sequence[str] = OFFLINE_METRICS,
+    *, border: int = 0, patch_size: int = 8, threshold: float = 0.1,
+) -> Evaluation:
+    """``items``: (image name, {method: SR [1, H, W] in [0, 1]}, HR [1, H, W]) → an :class:`Evaluation`."""
+    metrics, unavailable = load_metrics(metric_names)
+    result = Evaluation(unavailable=unavailable)
+    for name, outputs, hr in items:
+        for method, sr in outputs.items():
+            if sr.shape != hr.shape:
+                raise ValueError(f"{name}: {method} output {tuple(sr.shape)} does not match HR {tuple(hr.shape)}")
+            a, b = sr[None].double().clamp(0, 1), hr[None].double().clamp(0, 1)
+            if border:
+                a, b = a[..., border:-border, border:-border], b[..., border:-border, border:-border]
+            row: dict = {"image": name, "method": method}
+            for metric, fn in metrics.items():
+                row[metric] = float(fn(a.float(), b.float()))
+            row["order_acc"] = float(thermal_order_accuracy(a, b, patch_size, threshold))
+            row["toc"] = float(toc_loss(a.float(), b.float(), patch_size, threshold))
+            result.rows.append(row)
+    return result
+
+

@@ -1,0 +1,54 @@
+"""`realiisr evaluate` on the real sample pairs, with bicubic beside the method; metric definitions."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from realiisr.cli import main
+from realiisr.evaluation.metrics import psnr, thermal_order_accuracy
+
+
+def test_thermal_order_accuracy_counts_kept_orders():
+    hr = torch.zeros(1, 1, 16, 16)
+    hr[..., :, 8:] = 1.0  # two patch columns: left dark, right bright
+    assert float(thermal_order_accuracy(hr, hr)) == 1.0
+    flipped = 1 - hr
+    assert float(thermal_order_accuracy(flipped, hr)) == 0.0
+    assert float(thermal_order_accuracy(torch.full_like(hr, 0.5), hr)) == 0.0  # ties do not keep an order
+
+
+def test_psnr_matches_its_definition():
+    hr = torch.zeros(1, 1, 8, 8)
+    sr = torch.full_like(hr, 0.1)
+    assert float(psnr(sr, hr)) == pytest.approx(20.0)
+
+
+def test_evaluate_sample_pairs_with_bicubic_and_figures(samples_dir, tmp_path):
+    sr = tmp_path / "sr"
+    shutil.copytree(samples_dir / "pairs" / "HR", sr)  # a perfect "method"
+    subset = tmp_path / "subset.txt"
+    subset.write_text("000009_0\n001135_1\n")
+    out, figures = tmp_path / "out", tmp_path / "fig"
+    code = main(["evaluate", "--sr", str(sr), "--hr", str(samples_dir / "pairs" / "HR"), "--out", str(out),
+                 "--figures", str(figures), "--subset", str(subset), "--metrics", "psnr,ssim,lpips"])
+    assert code == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert {r["image"] for r in report["rows"]} == {"000009_0", "001135_1"}
+    bicubic = next(m for m in report["means"] if m["method"] == "bicubic")
+    perfect = next(m for m in report["means"] if m["method"] == "sr")
+    assert 27 < bicubic["psnr"] < 30 and 0.8 < bicubic["ssim"] < 0.95  # the README's 25.6–29.2 dB range
+    assert perfect["order_acc"] == 1.0 and perfect["toc"] == 0.0 and bicubic["order_acc"] < 1.0
+    assert "lpips" in report["unavailable"]  # no local weights: reported, never a random-weight score
+    assert (figures / "000009_0.png").stat().st_size > 10_000
+    assert (out / "metrics.md").read_text().count("| mean |") == 2
+
+
+def test_evaluate_names_a_bad_subset(samples_dir, tmp_path):
+    subset = tmp_path / "subset.txt"
+    subset.write_text("nope\n")
+    code = main(["evaluate", "--sr", str(samples_dir / "pairs" / "HR"), "--hr", str(samples_dir / "pairs" / "HR"),
+                 "--subset", str(subset), "--out", str(tmp_path / "o")])
+    assert code == 2
