@@ -97,6 +97,9 @@ def _run(args: argparse.Namespace, stage: str) -> int:
     config = TrainConfig(**{**defaults, **train_options, "stage": stage})
     if args.steps is not None:
         config.steps = args.steps
+    import torch
+
+    torch.manual_seed(config.seed)  # the initial weights are part of a reproducible run
     model = realiisr.build(args.recipe, overrides=recipe_overrides)
     if args.init is not None:
         state = load_state_dict_file(args.init)

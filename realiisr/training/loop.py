@@ -16,10 +16,12 @@ from typing import Any, Iterator, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from realiisr.core.model import RealIISR
 from realiisr.evaluation.metrics import psnr, thermal_order_accuracy
+from realiisr.training import distributed
 from realiisr.training.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from realiisr.training.optim import build_optimizer, lr_factor
 
@@ -61,8 +63,10 @@ class TrainConfig:
 class PlannedBatches(Sampler):
     """Batch ``s`` is a slice of the permutation of epoch ``s // steps_per_epoch`` (seeded by (seed, epoch))."""
 
-    def __init__(self, length: int, batch_size: int, seed: int, start: int, stop: int) -> None:
+    def __init__(self, length: int, batch_size: int, seed: int, start: int, stop: int, rank: int = 0,
+                 world: int = 1) -> None:
         self.length, self.batch_size, self.seed, self.start, self.stop = length, batch_size, seed, start, stop
+        self.rank, self.world = rank, world
         self.steps_per_epoch = max(1, math.ceil(length / batch_size))
 
     def batch(self, step: int) -> list[tuple[int, int]]:
@@ -73,8 +77,9 @@ class PlannedBatches(Sampler):
         return [(epoch, int(i)) for i in order[k * self.batch_size : (k + 1) * self.batch_size]]
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        share = self.batch_size // self.world
         for step in range(self.start, self.stop):
-            yield self.batch(step)
+            yield self.batch(step)[self.rank * share : (self.rank + 1) * share]
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -102,6 +107,21 @@ def _prepare_stage(model: RealIISR, stage: str) -> list[torch.nn.Parameter]:
     raise ValueError(f"stage must be 'tokenizer' or 'generator', got {stage!r}")
 
 
+class _StageStep(nn.Module):
+    """One stage's loss as a module's forward, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: RealIISR, stage: str) -> None:
+        super().__init__()
+        self.model, self.stage = model, stage
+
+    def forward(self, lr: torch.Tensor, hr: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.stage == "tokenizer":
+            recon, vq_loss, counts = self.model.tokenizer.training_forward(hr, self.model.codebook)
+            rec = F.mse_loss(recon.float(), hr) + F.l1_loss(recon.float(), hr)
+            return {"total": rec + vq_loss, "recon": rec, "vq": vq_loss, "_counts": counts}
+        return self.model.training_losses(lr, hr, labels)
+
+
 def _autocast(config: TrainConfig, device: torch.device):
     mode = config.amp if config.amp != "auto" else ("bf16" if device.type == "cuda" else "none")
     if mode == "none":
@@ -116,13 +136,15 @@ class _DeadCodes:
         self.counts = torch.zeros(vocab, device=device)
         self.restarted = 0
 
-    def restart(self, model: RealIISR, hr: torch.Tensor, generator: torch.Generator) -> int:
+    def restart(self, model: RealIISR, hr: torch.Tensor, generator: torch.Generator, ctx: distributed.DistContext) -> int:
+        ctx.all_sum_(self.counts)
         dead = (self.counts == 0).nonzero().flatten()
         if len(dead):
             with torch.no_grad():
                 latents = model.tokenizer.encode(hr).permute(0, 2, 3, 1).reshape(-1, model.codebook.dim)
                 pick = torch.randint(len(latents), (len(dead),), generator=generator)
                 model.codebook.embedding.weight[dead] = latents[pick.to(latents.device)].to(model.codebook.embedding.weight.dtype)
+            ctx.broadcast_(model.codebook.embedding.weight.data)  # rank 0's restart everywhere
         self.counts.zero_()
         self.restarted += len(dead)
         return len(dead)
@@ -185,7 +207,9 @@ def train(
 ) -> dict[str, float]:
     """Run (or continue) a training stage; returns the last logged metrics."""
     out_dir = Path(out_dir)
-    device = torch.device(config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    ctx = distributed.setup(config.device)
+    device = ctx.device
+    progress = progress and ctx.is_main
     torch.manual_seed(config.seed)
     model.to(device).train()
     flags = {name: p.requires_grad for name, p in model.named_parameters()}
@@ -206,7 +230,9 @@ def train(
         _LOG.info("resumed from %s at step %d", folder, start)
     if start >= config.steps:
         return {}
-    planner = PlannedBatches(len(train_data), config.batch_size * config.accumulation, config.seed, start, config.steps)
+    planner = PlannedBatches(len(train_data), config.batch_size * config.accumulation * ctx.world, config.seed, start,
+                             config.steps, ctx.rank, ctx.world)
+    runner = ctx.wrap(_StageStep(model, config.stage))
     loader = DataLoader(train_data, batch_sampler=planner, num_workers=config.num_workers, collate_fn=_collate,
                         pin_memory=device.type == "cuda")
     dead = _DeadCodes(model.codebook.vocab_size, device) if config.stage == "tokenizer" else None
@@ -228,23 +254,20 @@ def train(
             for chunk in range(config.accumulation):
                 part = slice(chunk * config.batch_size, (chunk + 1) * config.batch_size)
                 with _autocast(config, device):
-                    if config.stage == "tokenizer":
-                        recon, vq_loss, counts = model.tokenizer.training_forward(hr[part], model.codebook)
-                        dead.counts += counts
-                        rec = F.mse_loss(recon.float(), hr[part]) + F.l1_loss(recon.float(), hr[part])
-                        out = {"total": rec + vq_loss, "recon": rec, "vq": vq_loss}
-                    else:
-                        out = model.training_losses(lr[part], hr[part], labels[part])
+                    out = runner(lr[part], hr[part], labels[part])
+                if dead is not None:
+                    dead.counts += out.pop("_counts")
                 (out["total"] / config.accumulation).backward()
                 for key, value in out.items():
                     if torch.is_tensor(value) and value.dim() == 0:
                         terms[key] = terms.get(key, 0.0) + float(value.detach()) / config.accumulation
+            terms = ctx.mean(terms)
             grad_norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
             scheduler.step()
             done = step + 1
             if dead is not None and done % config.dead_code_every == 0:
-                terms["dead_codes"] = dead.restart(model, hr, restart_rng)
+                terms["dead_codes"] = dead.restart(model, hr, restart_rng, ctx)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{terms['total']:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
@@ -254,6 +277,8 @@ def train(
                 metrics = {"step": done, "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
                            "steps_per_s": config.log_every / max(now - tick, 1e-9), **terms}
                 tick = now
+            if not ctx.is_main:
+                continue
             if val_data is not None and (done % config.val_every == 0 or done == config.steps):
                 metrics = {"step": done, **metrics, **validate(model, val_data, config, device)}
             if metrics:
@@ -266,7 +291,9 @@ def train(
                 state = {"step": done, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                          "rng": rng_state(), "config": config.to_dict(), "best": best}
                 save_checkpoint(out_dir, done, model, state, keep_last=config.keep_last, best=is_best)
+        ctx.check_consistency(model, out_dir)
     finally:
+        ctx.close()
         logs.close()
         if bar is not None:
             bar.close()
