@@ -37,7 +37,8 @@ def samples_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def golden() -> dict:
+def golden_path() -> Path:
+    """``REALIISR_GOLDEN``, default ``../shared/golden/official_tiny_a.pt`` (its ``.json`` sidecar beside it)."""
     env = os.environ.get("REALIISR_GOLDEN")
     if env:
         path = Path(env)
@@ -46,7 +47,12 @@ def golden() -> dict:
         path = shared / "golden" / "official_tiny_a.pt" if shared is not None else None
     if path is None or not path.is_file():
         pytest.skip(f"golden vectors not found ({path}); set REALIISR_GOLDEN")
-    return torch.load(path, weights_only=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def golden(golden_path) -> dict:
+    return torch.load(golden_path, weights_only=True)
 
 
 @pytest.fixture

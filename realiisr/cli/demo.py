@@ -28,23 +28,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _inputs(samples: Optional[Path], seed: int) -> tuple[str, list[tuple[str, torch.Tensor, Optional[torch.Tensor]]]]:
-    from realiisr.data.samples import find_samples_dir, read_gray, sample_pairs
+    from realiisr.data.io import read_frame
+    from realiisr.data.samples import find_samples_dir, sample_pairs
 
     root = samples or find_samples_dir()
     items: list[tuple[str, torch.Tensor, Optional[torch.Tensor]]] = []
     if root is not None and root.is_dir():
         for group in ("pairs", "frames"):
             for pair in sample_pairs(root / group):
-                hr = read_gray(pair.hr) if pair.hr is not None else None
-                items.append((f"{group}/{pair.name}", read_gray(pair.lr), hr))
+                hr = read_frame(pair.hr) if pair.hr is not None else None
+                items.append((f"{group}/{pair.name}", read_frame(pair.lr), hr))
     if items:
         return f"real infrared samples in {root}", items
-    from realiisr.data.synthetic import degrade, thermal_frame
+    from realiisr.data.degradations import default_pipeline
+    from realiisr.data.synthetic import thermal_frame
 
     generator = torch.Generator().manual_seed(seed)
+    degrade = default_pipeline(4)
     for index in range(3):
-        hr = thermal_frame(192, 256, generator=generator)
-        items.append((f"generated/frame_{index}", degrade(hr, 4), hr))
+        hr = thermal_frame(192, 256, generator=generator)[0]
+        items.append((f"generated/frame_{index}", degrade(hr, generator), hr))
     return "generated thermal frames (no ../shared/data/flir-iisr-samples found)", items
 
 
@@ -72,7 +75,7 @@ def _model():
 
 def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
     from realiisr.data.io import pil_bicubic
-    from realiisr.data.samples import write_gray
+    from realiisr.data.io import write_frame
     from realiisr.evaluation.metrics import thermal_order_accuracy
     from realiisr.inference import Upscaler
     from realiisr.ops import toc_loss
@@ -85,15 +88,14 @@ def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
     metrics = _metrics()
     rows = []
     for image, lr, hr in items:
-        lr = lr[0]  # [1, h, w]
         outputs = {"bicubic": pil_bicubic(lr, lr.shape[-2] * 4, lr.shape[-1] * 4, eight_bit=True).clamp(0, 1)}
         if model is not None:
             outputs[name] = Upscaler(model)(lr)
         for method, sr in outputs.items():
-            write_gray(sr, out / method / f"{image}.png")
+            write_frame(out / method / f"{image}.png", sr)
             row = {"image": image, "method": method, "size": f"{lr.shape[-1]}x{lr.shape[-2]} -> {sr.shape[-1]}x{sr.shape[-2]}"}
             if hr is not None and hr.shape[-2:] == sr.shape[-2:]:
-                sr4, hr4 = sr[None], hr
+                sr4, hr4 = sr[None], hr[None]
                 if metrics is not None:
                     row.update({k: f"{float(m(sr4, hr4)):.3f}" for k, m in metrics.items()})
                 row["order acc"] = f"{float(thermal_order_accuracy(sr4, hr4)):.4f}"

@@ -6,13 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-import torch
-from PIL import Image
-
 from realiisr.data.io import IMAGE_SUFFIXES
 
-__all__ = ["SHARED_ENV", "find_shared_dir", "find_samples_dir", "SamplePair", "sample_pairs", "read_gray", "write_gray"]
+__all__ = ["SHARED_ENV", "find_shared_dir", "find_samples_dir", "SamplePair", "sample_pairs"]
 
 #: Overrides where ``shared/`` is (default: a ``shared`` folder beside the repository or a parent of cwd).
 SHARED_ENV = "REALIISR_SHARED"
@@ -57,24 +53,3 @@ def sample_pairs(root: Path) -> list[SamplePair]:
         if lr.suffix.lower() in IMAGE_SUFFIXES:
             pairs.append(SamplePair(lr.stem, lr, hr_by_name.get(lr.name)))
     return pairs
-
-
-def read_gray(path: Path) -> torch.Tensor:
-    """An image file as a ``[1, 1, H, W]`` float32 tensor in [0, 1] (RGB-stored grayscale is averaged)."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            array = np.asarray(image)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read image {str(path)!r}: {exc}") from exc
-    if array.ndim == 3:
-        array = array[..., :3].mean(axis=-1)
-    scale = 65535.0 if array.dtype == np.uint16 else 255.0
-    return torch.from_numpy(np.asarray(array, dtype=np.float32) / scale)[None, None]
-
-
-def write_gray(tensor: torch.Tensor, path: Path) -> None:
-    """Write a ``[1, 1, H, W]`` or ``[H, W]`` tensor in [0, 1] as an 8-bit grayscale PNG."""
-    array = tensor.detach().float().clamp(0, 1).squeeze().mul(255).round().to(torch.uint8).cpu().numpy()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array, mode="L").save(path)

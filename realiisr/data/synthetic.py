@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["band_radiance", "thermal_scene", "thermal_frame", "degrade"]
+__all__ = ["band_radiance", "thermal_scene", "thermal_frame"]
 
 _H, _C, _K = 6.62607015e-34, 2.99792458e8, 1.380649e-23
 
@@ -109,16 +109,3 @@ def thermal_frame(height: int, width: int, *, generator: torch.Generator) -> Ten
     counts = thermal_scene(height, width, generator=generator)
     low, high = torch.quantile(counts.flatten()[:: max(1, counts.numel() // 65536)], torch.tensor([0.005, 0.999]))
     return ((counts - low) / (high - low).clamp_min(1.0)).clamp(0, 1)
-
-
-def degrade(hr: Tensor, scale: int, *, sigma: float = 1.2) -> Tensor:
-    """Gaussian defocus then ``scale``× area down-sampling (a quick LR partner for demos)."""
-    radius = max(1, int(3 * sigma))
-    taps = torch.arange(-radius, radius + 1, dtype=hr.dtype)
-    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    blurred = F.conv2d(F.pad(hr, (radius, radius, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1))
-    blurred = F.conv2d(F.pad(blurred, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1))
-    return F.interpolate(blurred, scale_factor=1 / scale, mode="area")
-
-

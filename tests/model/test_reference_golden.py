@@ -6,34 +6,21 @@ test runs unchanged on any golden file made the same way (set REALIISR_GOLDEN to
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 import torch
 
 import realiisr
 from realiisr.core.reference_checkpoint import load_reference, reference_recipe
-from realiisr.data.samples import find_shared_dir
 
 pytestmark = pytest.mark.golden
 
 
-def _golden_path() -> Path:
-    env = os.environ.get("REALIISR_GOLDEN")
-    if env:
-        return Path(env)
-    shared = find_shared_dir()
-    return (shared / "golden" / "official_tiny_a.pt") if shared else Path("official_tiny_a.pt")
-
-
 @pytest.fixture(scope="module")
-def setup():
-    path = _golden_path()
-    sidecar = path.with_suffix(".json")
-    if not path.is_file() or not sidecar.is_file():
-        pytest.skip(f"golden file {path} (and its .json sidecar) not found; set REALIISR_GOLDEN")
-    golden = torch.load(path, weights_only=True)
+def setup(golden_path, golden):
+    sidecar = golden_path.with_suffix(".json")
+    if not sidecar.is_file():
+        pytest.skip(f"the golden file's sidecar {sidecar} is missing")
     config = json.loads(sidecar.read_text())["config"]
     model = realiisr.build(reference_recipe(config))
     load_reference(model, golden["state_dict"])

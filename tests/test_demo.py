@@ -1,0 +1,15 @@
+"""`realiisr demo` where ../shared is absent: generated thermal frames, outputs and a table with bicubic."""
+from __future__ import annotations
+
+from realiisr.cli import main
+
+
+def test_demo_falls_back_to_generated_frames(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("REALIISR_SHARED", str(tmp_path / "no-shared-here"))
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "generated thermal frames" in printed
+    table = (out / "metrics.md").read_text()
+    assert table.count("generated/frame_") == 3 and "bicubic" in table and "PSNR" in table
+    assert len(list((out / "bicubic" / "generated").glob("*.png"))) == 3
