@@ -12,7 +12,7 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import yaml
 
@@ -46,6 +46,22 @@ def _parse_value(text: str) -> Any:
         except ValueError:
             return value
     return value
+
+
+def split_overrides(items: list[str], config_file: Optional[Path] = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``key=value`` items (after the YAML file's entries) → (training options, recipe overrides)."""
+    from realiisr.training.loop import TrainConfig
+
+    options: dict[str, Any] = {}
+    if config_file is not None:
+        options.update(yaml.safe_load(config_file.read_text()) or {})
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not key=value")
+        key, value = item.split("=", 1)
+        options[key] = _parse_value(value)
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return ({k: v for k, v in options.items() if k in fields}, {k: v for k, v in options.items() if k not in fields})
 
 
 def build_datasets(specs: list[str], crop: int, scale: int, seed: int, holdout: list[str], repeats: int):
@@ -82,17 +98,7 @@ def _run(args: argparse.Namespace, stage: str) -> int:
     from realiisr.core.weights import load_state_dict_file
     from realiisr.training.loop import TrainConfig, train
 
-    options: dict[str, Any] = {}
-    if args.config is not None:
-        options.update(yaml.safe_load(args.config.read_text()) or {})
-    for item in args.overrides:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} is not key=value")
-        key, value = item.split("=", 1)
-        options[key] = _parse_value(value)
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    train_options = {k: v for k, v in options.items() if k in fields}
-    recipe_overrides = {k: v for k, v in options.items() if k not in fields}
+    train_options, recipe_overrides = split_overrides(args.overrides, args.config)
     defaults = {"lr": 2e-4} if stage == "tokenizer" else {}
     config = TrainConfig(**{**defaults, **train_options, "stage": stage})
     if args.steps is not None:

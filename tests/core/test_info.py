@@ -26,7 +26,7 @@ def test_info_reports_the_installed_plugin_with_its_version(capsys):
     pytest.importorskip("realiisr_example_plugin", reason="pip install -e plugins/realiisr-example-plugin")
     main(["info"])
     out = capsys.readouterr().out
-    assert "realiisr_example_plugin:edge_only" in out and "plugin realiisr-example-plugin==0.1.0" in out
+    assert "realiisr_example_plugin:edge_only" in out and "plugin realiisr-example-plugin==0.2.0" in out
 
 
 def test_info_reports_cuda_build_without_device():

@@ -1,0 +1,152 @@
+"""Ablations: variants of one recipe trained with the same data, seed and budget, evaluated side by side.
+
+A variant is a set of recipe overrides, so any registered or plugin component can be one
+(``name=guidance:my_dist:edge_only``). The builtin variants follow the paper's table:
+``full``, ``no_tsg`` (LR tokens only), ``no_cac`` (static codebook), ``no_toc`` (no thermal-order loss),
+``diffusion`` (a diffusion generator, from a plugin that registers ``diffusion``).
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+
+import realiisr
+from realiisr.core.recipes import Recipe
+from realiisr.evaluation.evaluate import evaluate_images
+from realiisr.training.loop import TrainConfig, _collate, train
+
+__all__ = ["BUILTIN_VARIANTS", "parse_variant", "run_ablation"]
+
+_LOG = logging.getLogger(__name__)
+
+
+def _no_tsg(recipe: Recipe) -> dict[str, Any]:
+    g = recipe.guidance.kwargs
+    side = recipe.generator.kwargs["context_maps"][0]
+    return {"guidance": {"type": "lr_only", "width": g.get("width"), "stem_widths": g.get("stem_widths")},
+            "generator.context_maps": [side]}
+
+
+def _no_cac(recipe: Recipe) -> dict[str, Any]:
+    c = recipe.codebook.kwargs
+    return {"codebook": {"type": "vq", "vocab_size": c.get("vocab_size"), "dim": c.get("dim")}}
+
+
+BUILTIN_VARIANTS: dict[str, Callable[[Recipe], dict[str, Any]]] = {
+    "full": lambda r: {},
+    "no_tsg": _no_tsg,
+    "no_cac": _no_cac,
+    "no_toc": lambda r: {"losses.toc": None},
+    "diffusion": lambda r: {"generator": "diffusion"},
+}
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    """``name=key:value[,key:value]`` → (name, overrides); a value may itself hold ``dist:name``.
+
+    A bare component key (``guidance:edge_only``) swaps the type and keeps the recipe's kwargs for it, so a
+    plugin component that takes the same arguments (widths, heads) fits the variant without repeating them.
+    """
+    if "=" not in text:
+        raise ValueError(f"--variant {text!r} must look like name=key:value")
+    name, spec = text.split("=", 1)
+    overrides = {}
+    for item in spec.split(","):
+        key, _, value = item.partition(":")
+        if not value:
+            raise ValueError(f"--variant {text!r}: {item!r} is not key:value")
+        if key in ("tokenizer", "codebook", "guidance", "generator"):
+            key = f"{key}.type"
+        overrides[key] = value
+    return name, overrides
+
+
+def _load_tokenizer(model, path: Path) -> None:
+    from realiisr.core.weights import fit_problems, load_state_dict_file
+
+    state = {k: v for k, v in load_state_dict_file(path).items()
+             if k.startswith("tokenizer.") or k == "codebook.embedding.weight"}
+    own = {k: v for k, v in model.state_dict().items() if k in state or k.startswith("tokenizer.")}
+    problems = fit_problems(own, state)
+    if problems:
+        raise ValueError(f"tokenizer weights {path} do not fit: " + "; ".join(problems))
+    model.load_state_dict(state, strict=False)
+
+
+@torch.no_grad()
+def _evaluate(model, val_data, limit: int) -> tuple[dict[str, float], float]:
+    model.eval()
+    batch = _collate([val_data[(0, i)] for i in range(min(limit, len(val_data)))])
+    start = time.perf_counter()
+    sr = model.sample(batch["lr"], batch["label"])
+    per_image = (time.perf_counter() - start) / len(sr)
+    items = [(name, {"model": s.mean(0, keepdim=True), "bicubic": ((lr + 1) / 2).mean(0, keepdim=True)},
+              ((hr + 1) / 2).mean(0, keepdim=True)) for name, s, lr, hr in zip(batch["name"], sr, batch["lr"], batch["hr"])]
+    result = evaluate_images(items)
+    means = {m["method"]: m for m in result.means()}
+    return means, per_image
+
+
+def run_ablation(
+    recipe: Recipe, variants: dict[str, dict[str, Any]], train_data, val_data, config: TrainConfig, out: Path, *,
+    tokenizer: Optional[Path] = None, eval_images: int = 8,
+) -> list[dict[str, Any]]:
+    """Train and evaluate every variant; write ``ablation.csv``, ``ablation.md`` and ``ablation.png``."""
+    rows: list[dict[str, Any]] = []
+    bicubic: Optional[dict[str, Any]] = None
+    for name, overrides in variants.items():
+        try:
+            torch.manual_seed(config.seed)
+            model = realiisr.build(recipe, overrides=overrides)
+            if tokenizer is not None:
+                _load_tokenizer(model, tokenizer)
+            train(model, train_data, config, out / name, progress=False)
+            means, seconds = _evaluate(model, val_data, eval_images)
+        except Exception as exc:  # one broken variant (a missing plugin, say) must not lose the others
+            _LOG.warning("variant %s failed: %s", name, exc)
+            rows.append({"variant": name, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        bicubic = means["bicubic"]
+        rows.append({"variant": name, "psnr": means["model"].get("psnr"), "ssim": means["model"].get("ssim"),
+                     "order_acc": means["model"]["order_acc"], "toc": means["model"]["toc"],
+                     "params": model.num_parameters(), "images_per_s": 1 / seconds})
+    if bicubic is not None:
+        rows.insert(0, {"variant": "bicubic", "psnr": bicubic.get("psnr"), "ssim": bicubic.get("ssim"),
+                        "order_acc": bicubic["order_acc"], "toc": bicubic["toc"]})
+    _write(rows, out)
+    return rows
+
+
+def _write(rows: list[dict[str, Any]], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    columns = ["variant", "psnr", "ssim", "order_acc", "toc", "params", "images_per_s", "error"]
+    with open(out / "ablation.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+    def cell(value: Any) -> str:
+        return f"{value:.4f}" if isinstance(value, float) else ("–" if value in (None, "") else str(value))
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+    (out / "ablation.md").write_text("\n".join(lines) + "\n")
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in rows if "error" not in r]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for ax, key in zip(axes, ("psnr", "order_acc")):
+        ax.bar([r["variant"] for r in ok], [r.get(key) or 0 for r in ok], color="tab:orange")
+        ax.set_title(key)
+        ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    fig.savefig(out / "ablation.png", dpi=90)
+    plt.close(fig)
