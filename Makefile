@@ -14,6 +14,7 @@ export TORCH_CUDA_ARCH_LIST ?= 8.0;9.0
 CSRC := $(shell find csrc -type f 2>/dev/null)
 # Evaluated by the shell when a recipe line runs (the venv may not exist when make reads this file).
 SITE := $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+PLUGINS := $(sort $(wildcard plugins/*))
 PYTEST_ARGS ?=
 
 .PHONY: demo test setup bench cmake-check pure-python-check clean
@@ -37,8 +38,8 @@ $(VENV)/.deps.stamp: requirements/dev.txt requirements/constraints.txt
 	@cu="$(SITE)/nvidia/cu13/lib"; if [ -e "$$cu/libcudart.so.13" ]; then ln -sf libcudart.so.13 "$$cu/libcudart.so"; fi
 	touch $@
 
-$(VENV)/.install.stamp: $(VENV)/.deps.stamp pyproject.toml setup.py plugins/realiisr-example-plugin/pyproject.toml
-	REALIISR_BUILD_EXT=0 $(UV_PIP) -q --no-build-isolation --no-deps -e . -e plugins/realiisr-example-plugin
+$(VENV)/.install.stamp: $(VENV)/.deps.stamp pyproject.toml setup.py $(addsuffix /pyproject.toml,$(PLUGINS))
+	REALIISR_BUILD_EXT=0 $(UV_PIP) -q --no-build-isolation --no-deps -e . $(addprefix -e ,$(PLUGINS))
 	touch $@
 
 # The extension is built in place with ninja, so a change in csrc/ recompiles only what it touches.

@@ -39,7 +39,13 @@ class Guidance(Component):
 
 
 class Generator(Component):
-    """Predicts the multi-scale tokens from the conditioning (the reference's VAR)."""
+    """Predicts the output from the conditioning (the reference's VAR predicts multi-scale tokens).
+
+    A generator of another family (a diffusion model, say) may take over the model's steps by defining
+    ``model_training_losses(model, lr, hr, labels) -> dict`` (with a ``total`` entry) and
+    ``model_sample(model, lr, labels, **settings) -> [B, 3, H, W] in [0, 1]``; :class:`RealIISR` then calls
+    them instead of the token pipeline, so training, upscaling and ablations work unchanged.
+    """
 
 
 class PhysicsLoss(Component):

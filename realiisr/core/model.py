@@ -104,7 +104,11 @@ class RealIISR(nn.Module):
 
         Returns ``total`` and every term (``ce``, one per physics loss), plus ``ce_tail`` (last scale),
         ``acc``/``acc_tail`` (teacher-forced token accuracy, %), ``sr`` ([0, 1]) and ``pred`` (indices).
+        A generator that defines ``model_training_losses`` computes them itself.
         """
+        own = getattr(self.generator, "model_training_losses", None)
+        if own is not None:
+            return own(self, lr, hr, self._labels(lr.shape[0], labels, lr.device))
         out = self.teacher_forced(lr, hr, labels)
         logits, target = out["logits"], out["tokens"].flat
         b, n, vocab = logits.shape
@@ -163,6 +167,9 @@ class RealIISR(nn.Module):
         Defaults are the reference's test settings (cfg 1, top-k 1, top-p 0.75: greedy decoding).
         """
         labels = self._labels(lr.shape[0], labels, lr.device)
+        own = getattr(self.generator, "model_sample", None)
+        if own is not None:
+            return own(self, lr, labels, generator=generator)
         context = self.guidance(lr)
         start = self.generator.start_tokens(context, labels)
         h = self._condition(start, self.options["cac_condition_infer"] == "with_pos_start")

@@ -21,16 +21,18 @@ def test_parse_variant():
 
 def test_ablate_smoke(samples_dir, tmp_path):
     pytest.importorskip("realiisr_example_plugin", reason="the lr_only/edge_only guidance come from the example plugin")
+    pytest.importorskip("realiisr_diffusion", reason="pip install -e plugins/realiisr-diffusion")
     out = tmp_path / "ablation"
     code = main(["ablate", "--data", str(samples_dir / "pairs"), "--holdout", "000191_1", "--steps", "1",
                  "--out", str(out), "--variants", "full,no_tsg,no_cac,no_toc,diffusion",
-                 "--variant", "edge=guidance:edge_only", "batch_size=2", *MICRO])
-    assert code == 1  # 'diffusion' needs a plugin generator that is not installed
+                 "--variant", "edge=guidance:edge_only", "--variant", "broken=generator:not_installed",
+                 "batch_size=2", *MICRO])
+    assert code == 1  # the 'broken' variant names a generator nobody provides
     with open(out / "ablation.csv") as handle:
         rows = {r["variant"]: r for r in csv.DictReader(handle)}
-    assert list(rows) == ["bicubic", "full", "no_tsg", "no_cac", "no_toc", "diffusion", "edge"]
-    assert "no generator named 'diffusion'" in rows["diffusion"]["error"]
-    for name in ("full", "no_tsg", "no_cac", "no_toc", "edge"):
+    assert list(rows) == ["bicubic", "full", "no_tsg", "no_cac", "no_toc", "diffusion", "edge", "broken"]
+    assert "no generator named 'not_installed'" in rows["broken"]["error"]
+    for name in ("full", "no_tsg", "no_cac", "no_toc", "diffusion", "edge"):
         assert rows[name]["error"] == "" and 0 <= float(rows[name]["order_acc"]) <= 1 and float(rows[name]["psnr"]) > 5
     assert int(rows["no_tsg"]["params"]) < int(rows["full"]["params"])
     assert (out / "ablation.png").stat().st_size > 5_000 and (out / "ablation.md").is_file()

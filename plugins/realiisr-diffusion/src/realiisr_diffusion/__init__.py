@@ -1,0 +1,1 @@
+"""A diffusion baseline generator for realiisr (entry point ``realiisr.generators: diffusion``)."""
