@@ -32,6 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--top-k", type=int, default=1)
     parser.add_argument("--top-p", type=float, default=0.75)
     parser.add_argument("--normalize", choices=("minmax", "fixed"), default="minmax", help="16-bit frames only")
+    parser.add_argument("--color-fix", choices=("adain", "wavelet", "none"), default="adain",
+                        help="grey-level correction against the upsampled LR (the reference applies adain)")
     parser.set_defaults(run=_run)
 
 
@@ -75,7 +77,8 @@ def _run(args: argparse.Namespace) -> int:
                 low, high = float(frame.min()), float(frame.max())
                 frame = (frame - low) / max(high - low, 1e-12)
             upscaler = Upscaler(model, overlap=args.overlap, batch_size=args.batch_size, cfg=args.cfg,
-                                top_k=args.top_k, top_p=args.top_p, seed=args.seed, eight_bit=bits == 8)
+                                top_k=args.top_k, top_p=args.top_p, seed=args.seed, eight_bit=bits == 8,
+                                color_fix=args.color_fix)
             result = upscaler(frame) * (high - low) + low
             write_frame(args.out / path.name, result, bits)
         except (ValueError, OSError, RuntimeError) as exc:

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from realiisr.core.model import RealIISR
 from realiisr.data.io import pil_bicubic
+from realiisr.inference.color_fix import apply_color_fix
 
 __all__ = ["Upscaler", "upscale_frame", "tile_starts"]
 
@@ -52,6 +53,7 @@ class Upscaler:
     top_p: float = 0.75
     seed: Optional[int] = None
     eight_bit: bool = True
+    color_fix: str = "adain"  # the reference's test script: AdaIN against the upsampled LR
 
     @property
     def lr_tile(self) -> int:
@@ -83,7 +85,8 @@ class Upscaler:
             lr = torch.stack(tiles).expand(-1, 3, -1, -1).mul(2).sub(1).to(device)
             with torch.no_grad():
                 sr = self.model.sample(lr, cfg=self.cfg, top_k=self.top_k, top_p=self.top_p, generator=generator)
-            sr = sr.float().mean(dim=1).double().cpu()
+                sr = apply_color_fix(self.color_fix, sr.float(), (lr.float() + 1) / 2)
+            sr = sr.mean(dim=1).double().cpu()
             for (y, x), patch in zip(chunk, sr):
                 out[y * s : (y + tile) * s, x * s : (x + tile) * s] += patch * window
                 weight[y * s : (y + tile) * s, x * s : (x + tile) * s] += window

@@ -31,7 +31,7 @@ def test_identity_model_leaves_no_seams(tiny, monkeypatch):
     monkeypatch.setattr(type(tiny), "sample", lambda self, lr, **kw: (lr + 1) / 2)
     gen = torch.Generator().manual_seed(0)
     frame = torch.nn.functional.interpolate(torch.rand(1, 1, 12, 16, generator=gen), size=(48, 64), mode="bilinear")[0]
-    out = Upscaler(tiny, overlap=8)(frame)
+    out = Upscaler(tiny, overlap=8, color_fix="none")(frame)
     assert out.shape == (1, 192, 256)
     rows = out[0].diff(dim=0).abs()
     cols = out[0].diff(dim=1).abs()
@@ -77,3 +77,18 @@ def test_cli_keeps_bit_depth_and_reports_bad_files(tiny, tmp_path):
 
 def test_cli_without_weights_says_so(tmp_path):
     assert main(["upscale", str(tmp_path), "-o", str(tmp_path / "o"), "--recipe", "real_iisr_x4_tiny"]) == 2
+
+
+def test_color_fixes():
+    from realiisr.inference.color_fix import adain_color_fix, apply_color_fix, wavelet_color_fix
+
+    gen = torch.Generator().manual_seed(0)
+    lr = torch.rand(1, 3, 32, 32, generator=gen) * 0.5 + 0.25
+    sr = (lr - 0.2).clamp(0, 1) * 0.5  # darker and lower contrast
+    fixed = adain_color_fix(sr, lr)
+    torch.testing.assert_close(fixed.mean(), lr.mean(), atol=1e-3, rtol=0)
+    wave = wavelet_color_fix(sr, lr)
+    assert abs(float(wave.mean() - lr.mean())) < abs(float(sr.mean() - lr.mean()))
+    assert torch.equal(apply_color_fix("none", sr, lr), sr)
+    with pytest.raises(ValueError, match="color fix must be"):
+        apply_color_fix("gamma", sr, lr)
