@@ -16,6 +16,11 @@ TORCH_LIBRARY(realiisr, m) {
   m.def("build_info() -> str", &build_info_op);
   // Thermal-order-consistency loss (see csrc/ops/toc_loss.h).
   m.def("toc_loss_forward(Tensor sr, Tensor hr, int patch_size, float threshold) -> (Tensor, Tensor, Tensor)");
+  // Conditional adaptive codebook embedding (see csrc/ops/cac_embedding.h).
+  m.def("cac_embedding(Tensor idx, Tensor codebook, Tensor U, Tensor V, Tensor h, Tensor gate) -> Tensor");
+  m.def(
+      "cac_embedding_backward(Tensor grad, Tensor idx, Tensor codebook, Tensor U, Tensor V, Tensor h, Tensor gate) "
+      "-> (Tensor, Tensor, Tensor, Tensor, Tensor)");
   m.def(
       "toc_loss_backward(Tensor grad_map, Tensor s_pool, Tensor t_pool, int patch_size, float threshold, "
       "SymInt[] input_shape) -> Tensor");

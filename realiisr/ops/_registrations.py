@@ -43,3 +43,31 @@ def _toc_backward(ctx, grad_map, _grad_s_pool, _grad_t_pool):
 torch.library.register_autograd(
     "realiisr::toc_loss_forward", _toc_backward, setup_context=_toc_setup_context
 )
+
+
+@torch.library.register_fake("realiisr::cac_embedding")
+def _cac_embedding_fake(idx, codebook, U, V, h, gate):
+    return codebook.new_empty((idx.shape[0], idx.shape[1], codebook.shape[1]))
+
+
+@torch.library.register_fake("realiisr::cac_embedding_backward")
+def _cac_embedding_backward_fake(grad, idx, codebook, U, V, h, gate):
+    return (torch.empty_like(codebook), torch.empty_like(U), torch.empty_like(V), torch.empty_like(h),
+            torch.empty_like(gate))
+
+
+def _cac_setup_context(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _cac_backward(ctx, grad):
+    idx, codebook, U, V, h, gate = ctx.saved_tensors
+    needs = ctx.needs_input_grad
+    if not any(needs[1:]):
+        return None, None, None, None, None, None
+    d_codebook, d_U, d_V, d_h, d_gate = torch.ops.realiisr.cac_embedding_backward(grad, idx, codebook, U, V, h, gate)
+    return (None, d_codebook if needs[1] else None, d_U if needs[2] else None, d_V if needs[3] else None,
+            d_h if needs[4] else None, d_gate if needs[5] else None)
+
+
+torch.library.register_autograd("realiisr::cac_embedding", _cac_backward, setup_context=_cac_setup_context)

@@ -1,6 +1,7 @@
 """Conditional adaptive codebook ops: per-token embedding and the whole conditioned codebook."""
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from realiisr.ops._dispatch import choose_backend
@@ -39,14 +40,18 @@ def cac_embedding(idx: Tensor, codebook: Tensor, U: Tensor, V: Tensor, h: Tensor
         raise ValueError(f"{op}: idx must be an integer [B={h.shape[0]}, L] tensor, got {idx.dtype} {tuple(idx.shape)}")
     if idx.device != codebook.device:
         raise ValueError(f"{op}: idx is on {idx.device} but the codebook is on {codebook.device}")
+    if len({t.dtype for t in (codebook, U, V, h, gate)}) != 1:
+        raise TypeError(f"{op}: codebook, U, V, h and gate must share one dtype")
     if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= codebook.shape[0]):
         raise ValueError(f"{op}: token ids must lie in [0, {codebook.shape[0]}), got [{int(idx.min())}, {int(idx.max())}]")
-    choose_backend(op, idx.device)  # no fused kernel yet: records the eager choice (and honours REALIISR_OPS)
+    backend, _ = choose_backend(op, idx.device)
+    if backend == "fused":
+        return torch.ops.realiisr.cac_embedding(idx.long(), codebook, U, V, h, gate.reshape(1))
     return cac_embedding_reference(idx, codebook, U, V, h, gate)
 
 
 def cac_codebook(codebook: Tensor, U: Tensor, V: Tensor, h: Tensor, gate: Tensor) -> Tensor:
     """The whole conditioned codebook ``[B, V, C]`` (nearest-code search and decoding under a condition)."""
     _check_factors(codebook, U, V, h, gate, "cac_codebook")
-    choose_backend("cac_codebook", h.device)
+    choose_backend("cac_codebook", h.device)  # no fused kernel: dense matmuls are already one pass each
     return cac_codebook_reference(codebook, U, V, h, gate)

@@ -1,0 +1,70 @@
+// CAC embedding: argument checks and the backward (ATen composite, any device).
+#include "ops/cac_embedding.h"
+
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include "common/checks.h"
+
+namespace realiisr {
+
+void cac_check(const at::Tensor& idx, const at::Tensor& codebook, const at::Tensor& U, const at::Tensor& V,
+               const at::Tensor& h, const at::Tensor& gate) {
+  constexpr const char* op = "realiisr::cac_embedding";
+  check_dim(idx, 2, op, "idx");
+  TORCH_CHECK(idx.scalar_type() == at::kLong, op, ": idx must be int64, got ", idx.scalar_type());
+  check_dim(codebook, 2, op, "codebook");
+  check_dim(U, 2, op, "U");
+  check_dim(V, 2, op, "V");
+  check_dim(h, 2, op, "h");
+  check_floating(codebook, op, "codebook");
+  for (const auto& [t, name] : {std::pair{&U, "U"}, std::pair{&V, "V"}, std::pair{&h, "h"}, std::pair{&gate, "gate"}}) {
+    check_same_dtype(codebook, *t, op, "codebook", name);
+    check_same_device(codebook, *t, op, "codebook", name);
+  }
+  check_same_device(codebook, idx, op, "codebook", "idx");
+  const int64_t vocab = codebook.size(0), dim = codebook.size(1), rank = U.size(1);
+  TORCH_CHECK(U.size(0) == vocab, op, ": U must be [V=", vocab, ", r], got ", U.sizes());
+  TORCH_CHECK(V.size(0) == dim && V.size(1) == rank, op, ": V must be [C=", dim, ", r=", rank, "], got ", V.sizes());
+  TORCH_CHECK(h.size(0) == idx.size(0) && h.size(1) == rank, op, ": h must be [B=", idx.size(0), ", r=", rank,
+              "], got ", h.sizes());
+  TORCH_CHECK(gate.numel() == 1, op, ": gate must hold one value, got shape ", gate.sizes());
+  if (idx.numel() > 0) {
+    auto [lo, hi] = at::aminmax(idx);
+    const int64_t min_id = lo.item<int64_t>(), max_id = hi.item<int64_t>();
+    TORCH_CHECK(min_id >= 0 && max_id < vocab, op, ": token ids must lie in [0, ", vocab, "), got [", min_id, ", ",
+                max_id, "]");
+  }
+}
+
+namespace {
+
+// Gradients for (codebook, U, V, h, gate). With G = grad rows [N, C], UH = U[idx] * h[b] [N, r]:
+//   dE = scatter(G), T = G V, dU = scatter(g T * h[b]), dh[b] = sum_l g T * U[idx], dV = g G^T UH,
+//   da = (1 - g^2) sum(T * UH).
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> cac_embedding_backward(
+    const at::Tensor& grad, const at::Tensor& idx, const at::Tensor& codebook, const at::Tensor& U,
+    const at::Tensor& V, const at::Tensor& h, const at::Tensor& gate) {
+  const int64_t B = idx.size(0), L = idx.size(1), C = codebook.size(1), r = U.size(1);
+  const at::Tensor g = at::tanh(gate.reshape({}));
+  const at::Tensor flat_idx = idx.reshape({-1});
+  const at::Tensor G = grad.reshape({B * L, C}).to(codebook.scalar_type());
+  const at::Tensor U_rows = U.index_select(0, flat_idx);                                   // [N, r]
+  const at::Tensor h_rows = h.repeat_interleave(L, 0);                                     // [N, r]
+  const at::Tensor UH = U_rows * h_rows;
+  const at::Tensor T = at::mm(G, V);                                                       // [N, r]
+  at::Tensor dE = at::zeros_like(codebook).index_put_({flat_idx}, G, /*accumulate=*/true);
+  at::Tensor dU = at::zeros_like(U).index_put_({flat_idx}, T * h_rows * g, /*accumulate=*/true);
+  at::Tensor dh = (T * U_rows * g).reshape({B, L, r}).sum(1);
+  at::Tensor dV = at::mm(G.t(), UH) * g;
+  at::Tensor da = ((1 - g * g) * (T * UH).sum()).reshape(gate.sizes());
+  return {dE, dU, dV, dh, da};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(realiisr, CompositeExplicitAutograd, m) {
+  m.impl("cac_embedding_backward", &cac_embedding_backward);
+}
+
+}  // namespace realiisr

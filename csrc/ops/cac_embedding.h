@@ -1,0 +1,16 @@
+// Conditional adaptive codebook (CAC) embedding:
+//   out[b, l, :] = E[idx[b, l], :] + tanh(a) * V (U[idx[b, l], :] * h[b, :])
+// Forward kernels per backend; the backward is composed of ATen ops (dense matmuls and index_put with
+// accumulation, which has a deterministic path), registered once for every backend.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace realiisr {
+
+void cac_check(const at::Tensor& idx, const at::Tensor& codebook, const at::Tensor& U, const at::Tensor& V,
+               const at::Tensor& h, const at::Tensor& gate);
+at::Tensor cac_embedding_cpu(const at::Tensor& idx, const at::Tensor& codebook, const at::Tensor& U,
+                             const at::Tensor& V, const at::Tensor& h, const at::Tensor& gate);
+
+}  // namespace realiisr

@@ -1,0 +1,97 @@
+"""CAC embedding: eager reference against the official numbers, fused kernel against the reference."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from realiisr.ops import cac_embedding, extension_state, use_backend
+from realiisr.ops.reference import cac_embedding_reference
+
+fused_only = pytest.mark.skipif(not extension_state().loaded, reason=f"fused ops unavailable: {extension_state().reason}")
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def factors(vocab=64, dim=16, rank=4, batch=3, dtype=torch.float64, device="cpu", seed=0):
+    g = torch.Generator().manual_seed(seed)
+    make = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64).to(dtype=dtype, device=device)  # noqa: E731
+    return [make(vocab, dim), make(vocab, rank), make(dim, rank), make(batch, rank), make(1) * 0.5 + 0.3]
+
+
+@pytest.mark.parametrize("backend", ["eager", pytest.param("fused", marks=fused_only)])
+def test_matches_the_official_embedding_lora(golden, backend):
+    state, case = golden["state_dict"], golden["components"]["embedding_lora"]
+    with use_backend(backend):
+        out = cac_embedding(case["idx"], state["vae.quantize.embedding.weight"], state["vae.quantize.U"],
+                            state["vae.quantize.V"], case["h"], state["vae.quantize.lora_gate"])
+    torch.testing.assert_close(out, case["out"], atol=1e-6, rtol=1e-6)
+
+
+@fused_only
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("batch, length, vocab", [(1, 1, 2), (3, 10, 64), (2, 257, 512)])
+def test_fused_forward_and_gradients_match_reference(device, dtype, batch, length, vocab):
+    tensors = [t.requires_grad_() for t in factors(vocab=vocab, batch=batch, dtype=dtype, device=device)]
+    idx = torch.randint(0, vocab, (batch, length), device=device)
+    idx[0, 0], idx[-1, -1] = 0, vocab - 1  # the vocabulary's edges
+    want = cac_embedding_reference(idx, *tensors)
+    with use_backend("fused"):
+        got = cac_embedding(idx, *tensors)
+    tol = {"atol": 1e-5, "rtol": 1e-5} if dtype == torch.float32 else {"atol": 1e-12, "rtol": 1e-12}
+    torch.testing.assert_close(got, want, **tol)
+    grad = torch.randn_like(want)
+    for a, b in zip(torch.autograd.grad(got, tensors, grad), torch.autograd.grad(want, tensors, grad)):
+        torch.testing.assert_close(a, b, **tol)
+
+
+@fused_only
+def test_gradcheck_opcheck_and_compile():
+    tensors = [t.requires_grad_() for t in factors()]
+    idx = torch.randint(0, 64, (3, 7))
+
+    def fused(*args):
+        with use_backend("fused"):
+            return cac_embedding(idx, *args)
+
+    assert torch.autograd.gradcheck(fused, tensors)
+    torch.library.opcheck(torch.ops.realiisr.cac_embedding.default, (idx, *[t.float().detach().requires_grad_() for t in tensors]))
+    compiled = torch.compile(lambda *a: torch.ops.realiisr.cac_embedding(idx, *a).sum(), fullgraph=True, backend="aot_eager")
+    floats = [t.float().detach() for t in tensors]
+    torch.testing.assert_close(compiled(*floats), cac_embedding_reference(idx, *floats).sum(), atol=1e-3, rtol=1e-5)
+
+
+@fused_only
+def test_bf16_error_at_most_twice_eager():
+    exact = factors(dtype=torch.float32, vocab=256, batch=4)
+    idx = torch.randint(0, 256, (4, 300))
+    ref = cac_embedding_reference(idx, *exact)
+    low = [t.bfloat16() for t in exact]
+    with use_backend("fused"):
+        fused = cac_embedding(idx, *low)
+    eager = cac_embedding_reference(idx, *low)
+    assert fused.dtype == torch.bfloat16
+    assert (fused.float() - ref).abs().max() <= 2 * (eager.float() - ref).abs().max() + 1e-6
+
+
+@pytest.mark.parametrize("backend", ["eager", pytest.param("fused", marks=fused_only)])
+def test_bad_input_is_a_clear_error(backend):
+    E, U, V, h, gate = factors(dtype=torch.float32)
+    idx = torch.randint(0, 64, (3, 5))
+    with use_backend(backend):
+        with pytest.raises(ValueError, match=r"token ids must lie in \[0, 64\), got \[0, 64\]"):
+            cac_embedding(torch.tensor([[0, 64, 1]] * 3), E, U, V, h, gate)
+        with pytest.raises(ValueError, match="token ids must lie"):
+            cac_embedding(torch.tensor([[-1, 3, 1]] * 3), E, U, V, h, gate)
+        with pytest.raises(ValueError, match=r"V must be \[C=16, r=4\]"):
+            cac_embedding(idx, E, U, V.t(), h, gate)
+        with pytest.raises(ValueError, match=r"idx must be an integer \[B=3, L\]"):
+            cac_embedding(idx[:2], E, U, V, h, gate)
+        with pytest.raises(TypeError, match="share one dtype"):
+            cac_embedding(idx, E, U.double(), V, h, gate)
+
+
+@fused_only
+def test_raw_op_refuses_out_of_range_ids():
+    E, U, V, h, gate = factors(dtype=torch.float32)
+    with pytest.raises(RuntimeError, match="token ids must lie in"):
+        torch.ops.realiisr.cac_embedding(torch.tensor([[70]] * 3), E, U, V, h, gate)
