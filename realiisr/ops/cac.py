@@ -1,6 +1,8 @@
 """Conditional adaptive codebook ops: per-token embedding and the whole conditioned codebook."""
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -40,8 +42,11 @@ def cac_embedding(idx: Tensor, codebook: Tensor, U: Tensor, V: Tensor, h: Tensor
         raise ValueError(f"{op}: idx must be an integer [B={h.shape[0]}, L] tensor, got {idx.dtype} {tuple(idx.shape)}")
     if idx.device != codebook.device:
         raise ValueError(f"{op}: idx is on {idx.device} but the codebook is on {codebook.device}")
-    if len({t.dtype for t in (codebook, U, V, h, gate)}) != 1:
-        raise TypeError(f"{op}: codebook, U, V, h and gate must share one dtype")
+    floats = (codebook, U, V, h, gate)
+    if not all(t.is_floating_point() for t in floats):
+        raise TypeError(f"{op}: codebook, U, V, h and gate must be floating point, got {[str(t.dtype) for t in floats]}")
+    common = functools.reduce(torch.promote_types, (t.dtype for t in floats))
+    codebook, U, V, h, gate = (t.to(common) for t in floats)  # e.g. a bf16 h from autocast, fp32 factors
     if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= codebook.shape[0]):
         raise ValueError(f"{op}: token ids must lie in [0, {codebook.shape[0]}), got [{int(idx.min())}, {int(idx.max())}]")
     backend, _ = choose_backend(op, idx.device)

@@ -86,8 +86,10 @@ def test_bad_input_is_a_clear_error(backend):
             cac_embedding(idx, E, U, V.t(), h, gate)
         with pytest.raises(ValueError, match=r"idx must be an integer \[B=3, L\]"):
             cac_embedding(idx[:2], E, U, V, h, gate)
-        with pytest.raises(TypeError, match="share one dtype"):
-            cac_embedding(idx, E, U.double(), V, h, gate)
+        with pytest.raises(TypeError, match="must be floating point"):
+            cac_embedding(idx, E, U.long(), V, h, gate)
+        mixed = cac_embedding(idx, E, U, V, h.bfloat16(), gate)  # autocast hands over a bf16 h: promoted
+        assert mixed.dtype == torch.float32
 
 
 @fused_only
