@@ -150,6 +150,38 @@ class RealIISR(nn.Module):
         return self.training_losses(lr, hr, labels)
 
     # ------------------------------------------------------------------ inference
+    def upscale(self, image: Any, **settings: Any) -> Any:
+        """Super-resolve a whole LR frame of any size ×scale, returning the same kind of object.
+
+        ``image``: a ``[h, w]`` / ``[1, h, w]`` tensor or numpy array in [0, 1] (8-bit/16-bit integer arrays are
+        scaled by their range and returned in their dtype), or a PIL image (returned as a grayscale PIL image).
+        ``settings`` go to :class:`realiisr.inference.Upscaler` (overlap, seed, color_fix, cfg, top_k, ...).
+        """
+        import numpy as np
+        from PIL import Image
+
+        from realiisr.inference import Upscaler
+
+        as_pil = isinstance(image, Image.Image)
+        array = np.asarray(image.convert("L") if as_pil and image.mode not in ("L", "I;16", "I") else image)
+        is_numpy = isinstance(image, np.ndarray) or as_pil
+        if is_numpy:
+            kind = array.dtype
+            scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(kind, 1.0)
+            frame = torch.from_numpy(array.astype(np.float32) / scale)
+        else:
+            frame = image.detach().float().cpu()
+        if frame.dim() == 3 and frame.shape[0] == 3:
+            frame = frame.mean(dim=0)
+        frame = frame.reshape(1, *frame.shape[-2:])
+        out = Upscaler(self, **settings)(frame)
+        if not is_numpy:
+            return out if image.dim() == 3 else out[0]
+        result = out[0].numpy()
+        if scale != 1.0:
+            result = np.round(result * scale).astype(kind)
+        return Image.fromarray(result) if as_pil else result
+
     @torch.no_grad()
     def sample(
         self,

@@ -92,3 +92,17 @@ def test_color_fixes():
     assert torch.equal(apply_color_fix("none", sr, lr), sr)
     with pytest.raises(ValueError, match="color fix must be"):
         apply_color_fix("gamma", sr, lr)
+
+
+def test_model_upscale_keeps_the_input_kind(tiny):
+    from PIL import Image as PILImage
+
+    array8 = (np.random.default_rng(1).random((20, 24)) * 255).astype(np.uint8)
+    out8 = tiny.upscale(array8)
+    assert out8.dtype == np.uint8 and out8.shape == (80, 96)
+    out16 = tiny.upscale(array8.astype(np.uint16) * 257)
+    assert out16.dtype == np.uint16
+    pil = tiny.upscale(PILImage.fromarray(array8))
+    assert isinstance(pil, PILImage.Image) and pil.size == (96, 80)
+    tensor = tiny.upscale(torch.rand(20, 24))
+    assert tensor.shape == (80, 96) and tensor.dtype == torch.float32
