@@ -14,6 +14,11 @@ __all__ = ["choose_backend", "use_backend", "FUSED_OPS"]
 #: Public op name → device types with a fused kernel (empty: eager reference only, for now).
 FUSED_OPS = {"toc_loss": ("cpu", "cuda"), "cac_embedding": ("cpu", "cuda"), "cac_codebook": (), "scale_attention": ()}
 
+#: (op, device type) where ``auto`` keeps the eager path although a kernel exists, and why (measured).
+PREFER_EAGER = {
+    ("cac_embedding", "cpu"): "eager is faster on CPU at the model's sizes (benchmarks/bench_cac.py)",
+}
+
 _OVERRIDE = threading.local()
 
 
@@ -54,6 +59,8 @@ def choose_backend(op: str, device: torch.device) -> tuple[str, str]:
         reason = f"no fused {op} kernel for device type {device.type!r}"
     elif device.type == "cuda" and not state.with_cuda:
         reason = "realiisr._C was built without CUDA"
+    elif requested == "auto" and (op, device.type) in PREFER_EAGER:
+        return "eager", PREFER_EAGER[(op, device.type)]
     else:
         return "fused", f"fused {device.type} kernel"
     if requested == "fused":

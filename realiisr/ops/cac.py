@@ -47,11 +47,18 @@ def cac_embedding(idx: Tensor, codebook: Tensor, U: Tensor, V: Tensor, h: Tensor
         raise TypeError(f"{op}: codebook, U, V, h and gate must be floating point, got {[str(t.dtype) for t in floats]}")
     common = functools.reduce(torch.promote_types, (t.dtype for t in floats))
     codebook, U, V, h, gate = (t.to(common) for t in floats)  # e.g. a bf16 h from autocast, fp32 factors
-    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= codebook.shape[0]):
-        raise ValueError(f"{op}: token ids must lie in [0, {codebook.shape[0]}), got [{int(idx.min())}, {int(idx.max())}]")
     backend, _ = choose_backend(op, idx.device)
     if backend == "fused":
-        return torch.ops.realiisr.cac_embedding(idx.long(), codebook, U, V, h, gate.reshape(1))
+        try:  # the kernel checks the id range itself (one reduction, no second pass here)
+            return torch.ops.realiisr.cac_embedding(idx.long(), codebook, U, V, h, gate.reshape(1))
+        except RuntimeError as exc:
+            if "token ids must lie" in str(exc):
+                raise ValueError(str(exc).splitlines()[0].replace("realiisr::", "")) from exc
+            raise
+    if idx.numel():
+        low, high = (int(v) for v in torch.aminmax(idx))
+        if low < 0 or high >= codebook.shape[0]:
+            raise ValueError(f"{op}: token ids must lie in [0, {codebook.shape[0]}), got [{low}, {high}]")
     return cac_embedding_reference(idx, codebook, U, V, h, gate)
 
 
