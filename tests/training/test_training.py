@@ -13,7 +13,7 @@ from realiisr.cli import main
 from realiisr.data.datasets import DegradedThermalDataset
 from realiisr.data.synthetic import thermal_frame
 from realiisr.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from realiisr.training.loop import PlannedBatches, TrainConfig, train
+from realiisr.training.loop import PlannedBatches, TrainConfig, train, validate
 from realiisr.training.optim import lr_factor, param_groups
 
 MICRO = {
@@ -51,8 +51,7 @@ def test_tokenizer_stage_improves_reconstruction_and_restores_freezing(tmp_path)
     data = frames()
     config = TrainConfig(stage="tokenizer", steps=24, batch_size=4, lr=2e-3, warmup_fraction=0.0, log_every=4,
                          val_every=12, save_every=12, dead_code_every=8, val_samples=4)
-    before = float(realiisr.evaluation.metrics.psnr((model.tokenizer(data[0]["hr"][None], model.codebook) + 1) / 2,
-                                                     (data[0]["hr"][None] + 1) / 2))
+    before = validate(model, data, config, torch.device("cpu"))["val_psnr"]  # the same crops as after
     train(model, data, config, tmp_path, val_data=data, progress=False)
     val = _rows(tmp_path / "validation.csv")
     assert float(val[-1]["val_psnr"]) > before + 1.0
