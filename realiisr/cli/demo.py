@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -51,19 +50,6 @@ def _inputs(samples: Optional[Path], seed: int) -> tuple[str, list[tuple[str, to
     return "generated thermal frames (no ../shared/data/flir-iisr-samples found)", items
 
 
-def _metrics():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        import pyiqa
-    except Exception as exc:  # pyiqa is an optional extra
-        _LOG.warning("pyiqa unavailable (%s); PSNR/SSIM skipped", exc)
-        return None
-    return {
-        "PSNR": pyiqa.create_metric("psnr", device="cpu"),
-        "SSIM": pyiqa.create_metric("ssim", device="cpu"),
-    }
-
-
 def _model():
     """The first recipe that ships weights, built with them (or None)."""
     import realiisr
@@ -85,7 +71,11 @@ def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
     name, model = _model()
     if model is None:
         print("no trained weights yet: no recipe ships weights, so this run shows the bicubic baseline only")
-    metrics = _metrics()
+    from realiisr.evaluation.evaluate import load_metrics
+
+    metrics, unavailable = load_metrics(["psnr", "ssim"])
+    for name, reason in unavailable.items():
+        _LOG.warning("%s skipped: %s", name, reason)
     rows = []
     for image, lr, hr in items:
         outputs = {"bicubic": pil_bicubic(lr, lr.shape[-2] * 4, lr.shape[-1] * 4, eight_bit=True).clamp(0, 1)}
@@ -96,8 +86,7 @@ def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
             row = {"image": image, "method": method, "size": f"{lr.shape[-1]}x{lr.shape[-2]} -> {sr.shape[-1]}x{sr.shape[-2]}"}
             if hr is not None and hr.shape[-2:] == sr.shape[-2:]:
                 sr4, hr4 = sr[None], hr[None]
-                if metrics is not None:
-                    row.update({k: f"{float(m(sr4, hr4)):.3f}" for k, m in metrics.items()})
+                row.update({k.upper(): f"{float(m(sr4, hr4)):.3f}" for k, m in metrics.items()})
                 row["order acc"] = f"{float(thermal_order_accuracy(sr4, hr4)):.4f}"
                 row["TOC"] = f"{float(toc_loss(sr4, hr4)):.4f}"
             rows.append(row)

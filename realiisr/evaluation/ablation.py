@@ -18,7 +18,7 @@ import torch
 import realiisr
 from realiisr.core.recipes import Recipe
 from realiisr.evaluation.evaluate import evaluate_images
-from realiisr.training.loop import TrainConfig, _collate, train
+from realiisr.training.loop import TrainConfig, collate_samples, train
 
 __all__ = ["BUILTIN_VARIANTS", "parse_variant", "run_ablation"]
 
@@ -81,7 +81,7 @@ def _load_tokenizer(model, path: Path) -> None:
 @torch.no_grad()
 def _evaluate(model, val_data, limit: int) -> tuple[dict[str, float], float]:
     model.eval()
-    batch = _collate([val_data[(0, i)] for i in range(min(limit, len(val_data)))])
+    batch = collate_samples([val_data[(0, i)] for i in range(min(limit, len(val_data)))])
     start = time.perf_counter()
     sr = model.sample(batch["lr"], batch["label"])
     per_image = (time.perf_counter() - start) / len(sr)

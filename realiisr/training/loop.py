@@ -25,7 +25,7 @@ from realiisr.training import distributed
 from realiisr.training.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from realiisr.training.optim import build_optimizer, lr_factor
 
-__all__ = ["TrainConfig", "PlannedBatches", "train"]
+__all__ = ["TrainConfig", "PlannedBatches", "collate_samples", "train", "validate"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class PlannedBatches(Sampler):
         return self.stop - self.start
 
 
-def _collate(items: Sequence[dict]) -> dict[str, Any]:
+def collate_samples(items: Sequence[dict]) -> dict[str, Any]:
     return {
         "lr": torch.stack([i["lr"] for i in items]),
         "hr": torch.stack([i["hr"] for i in items]),
@@ -157,7 +157,7 @@ def validate(model: RealIISR, data: Dataset, config: TrainConfig, device: torch.
     was_training = model.training
     model.eval()
     count = min(len(data), config.val_samples)
-    batch = _collate([data[(0, i)] for i in range(count)])
+    batch = collate_samples([data[(0, i)] for i in range(count)])
     lr, hr, labels = batch["lr"].to(device), batch["hr"].to(device), batch["label"].to(device)
     hr01, lr01 = (hr + 1) / 2, (lr + 1) / 2
     if config.stage == "tokenizer":
@@ -233,7 +233,7 @@ def train(
     planner = PlannedBatches(len(train_data), config.batch_size * config.accumulation * ctx.world, config.seed, start,
                              config.steps, ctx.rank, ctx.world)
     runner = ctx.wrap(_StageStep(model, config.stage))
-    loader = DataLoader(train_data, batch_sampler=planner, num_workers=config.num_workers, collate_fn=_collate,
+    loader = DataLoader(train_data, batch_sampler=planner, num_workers=config.num_workers, collate_fn=collate_samples,
                         pin_memory=device.type == "cuda")
     dead = _DeadCodes(model.codebook.vocab_size, device) if config.stage == "tokenizer" else None
     restart_rng = torch.Generator().manual_seed(config.seed + 1)
