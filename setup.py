@@ -69,7 +69,8 @@ def extensions() -> tuple[list, dict]:
         print("realiisr: REALIISR_BUILD_EXT=0, building without the C++/CUDA extension", file=sys.stderr)
         return [], {}
     want_cuda = _flag("REALIISR_WITH_CUDA", "auto")
-    cuda_home = _cuda_home_for_build() if want_cuda != "0" else None
+    if want_cuda != "0":
+        _cuda_home_for_build()  # sets CUDA_HOME before torch.utils.cpp_extension reads it
 
     import torch
     from torch.utils import cpp_extension

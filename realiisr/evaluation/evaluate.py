@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-import torch
 from torch import Tensor
 
 from realiisr.evaluation.metrics import thermal_order_accuracy
