@@ -80,12 +80,10 @@ def build_datasets(specs: list[str], crop: int, scale: int, seed: int, holdout: 
         if (path / "HR").is_dir() and (path / "LR").is_dir():
             full = PairedThermalDataset(path, crop=crop, scale=scale, seed=seed, on_error="skip")
             names = [p.name for p in full.pairs]
-            kept = [n for n in names if n not in holdout]
-            train.append(PairedThermalDataset(path, crop=crop, scale=scale, seed=seed, on_error="skip", names=kept))
+            train.append(full.subset([n for n in names if n not in holdout]))
             held = [n for n in names if n in holdout]
             if held:
-                val.append(PairedThermalDataset(path, crop=crop, scale=scale, seed=seed, on_error="skip", names=held,
-                                                augment=False, negatives=False))
+                val.append(full.subset(held, augment=False, negatives=False))
         elif path.is_dir():
             train.append(DegradedThermalDataset(path, crop=crop, scale=scale, seed=seed, repeats=repeats))
         else:

@@ -8,6 +8,7 @@ resumed run sees exactly the samples an uninterrupted one would.
 """
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,18 @@ class PairedThermalDataset(_Base):
         self.pairs = [_Pair(n, hr[n], lr[n]) for n in keep]
         self.negatives = negatives
         self._cache: Optional[dict[Path, Tensor]] = {} if cache else None
+
+    def subset(self, names: Sequence[str], *, augment: Optional[bool] = None,
+               negatives: Optional[bool] = None) -> "PairedThermalDataset":
+        """The same folder restricted to ``names`` (a train/val split) without listing or reading it again."""
+        missing = sorted(set(names) - {p.name for p in self.pairs})
+        if missing:
+            raise DataError(f"requested pairs {missing} are not there")
+        part = copy.copy(self)
+        part.pairs = [p for p in self.pairs if p.name in set(names)]
+        part.augment = self.augment if augment is None else augment
+        part.negatives = self.negatives if negatives is None else negatives
+        return part
 
     def _read(self, path: Path) -> Tensor:
         if self._cache is not None and path in self._cache:

@@ -106,3 +106,12 @@ def test_degraded_dataset_from_frames(tmp_path):
     assert len(ds) == 12
     item = ds[4]
     assert item["lr"].shape == (3, 32, 32) and item["label"] == 0 and ds[7]["label"] == 1
+
+
+def test_subset_splits_without_rereading(pairs):
+    full = PairedThermalDataset(pairs, crop=32, scale=4)
+    val = full.subset(["b"], augment=False, negatives=False)
+    assert [p.name for p in val.pairs] == ["b"] and len(val) == 1 and len(full) == 4
+    assert torch.equal(val[0]["hr"], val[0]["hr"])
+    with pytest.raises(DataError, match=r"requested pairs \['zz'\]"):
+        full.subset(["zz"])
