@@ -150,10 +150,27 @@ class _DeadCodes:
         return len(dead)
 
 
+_SSIM: dict[str, Any] = {}
+
+
+def _ssim(sr: torch.Tensor, hr: torch.Tensor) -> Optional[float]:
+    """pyiqa's SSIM on the grey channel (loaded once per process; None without pyiqa)."""
+    if "metric" not in _SSIM:
+        from realiisr.evaluation.evaluate import load_metrics
+
+        loaded, _ = load_metrics(["ssim"])
+        _SSIM["metric"] = loaded.get("ssim")
+    metric = _SSIM["metric"]
+    if metric is None:
+        return None
+    grey = lambda x: x.float().mean(dim=1, keepdim=True).clamp(0, 1).cpu()  # noqa: E731
+    return float(metric(grey(sr), grey(hr)).mean())
+
+
 @torch.no_grad()
 def validate(model: RealIISR, data: Dataset, config: TrainConfig, device: torch.device) -> dict[str, float]:
-    """Tokenizer: reconstruction PSNR. Generator: teacher-forced losses, and PSNR / thermal-order accuracy of
-    the autoregressive output next to bicubic."""
+    """Tokenizer: reconstruction PSNR. Generator: teacher-forced losses, and PSNR, SSIM and thermal-order
+    accuracy of the autoregressive output (PSNR and order accuracy also for bicubic)."""
     was_training = model.training
     model.eval()
     count = min(len(data), config.val_samples)
@@ -172,6 +189,9 @@ def validate(model: RealIISR, data: Dataset, config: TrainConfig, device: torch.
             "val_order_acc": float(thermal_order_accuracy(sr, hr01).mean()),
             "val_order_acc_bicubic": float(thermal_order_accuracy(lr01, hr01).mean()),
         })
+        ssim = _ssim(sr, hr01)
+        if ssim is not None:
+            metrics["val_ssim"] = ssim
     model.train(was_training)
     return metrics
 
