@@ -1,6 +1,8 @@
 """The in-tree diffusion plugin: found through its entry point, trains with the loop, samples deterministically."""
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 
@@ -26,6 +28,8 @@ def test_trains_and_samples(tmp_path):
                          val_samples=2)
     metrics = train(model, data, config, tmp_path, val_data=data, progress=False)
     assert metrics["val_psnr"] > 0 and "diffusion" in metrics
+    if importlib.util.find_spec("pyiqa") is not None:
+        assert 0 < metrics["val_ssim"] <= 1
     lr = torch.rand(1, 3, 128, 128) * 2 - 1
     a = model.eval().sample(lr, generator=torch.Generator().manual_seed(1))
     b = model.sample(lr, generator=torch.Generator().manual_seed(1))
