@@ -163,18 +163,19 @@ class RealIISR(nn.Module):
         from realiisr.inference import Upscaler
 
         as_pil = isinstance(image, Image.Image)
-        array = np.asarray(image.convert("L") if as_pil and image.mode not in ("L", "I;16", "I") else image)
-        is_numpy = isinstance(image, np.ndarray) or as_pil
+        is_numpy = as_pil or isinstance(image, np.ndarray)
         if is_numpy:
+            array = np.asarray(image.convert("L") if as_pil and image.mode not in ("L", "I;16", "I") else image)
+            if array.ndim == 3 and array.shape[-1] in (3, 4):  # H×W×RGB(A) grayscale
+                array = array[..., :3].mean(axis=-1).astype(array.dtype)
             kind = array.dtype
-            scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(kind, 1.0)
+            scale = 255.0 if kind == np.uint8 else 65535.0 if kind in (np.uint16, np.int32) else 1.0
             frame = torch.from_numpy(array.astype(np.float32) / scale)
         else:
             frame = image.detach().float().cpu()
-        if frame.dim() == 3 and frame.shape[0] == 3:
-            frame = frame.mean(dim=0)
-        frame = frame.reshape(1, *frame.shape[-2:])
-        out = Upscaler(self, **settings)(frame)
+            if frame.dim() == 3 and frame.shape[0] == 3:
+                frame = frame.mean(dim=0)
+        out = Upscaler(self, **settings)(frame.reshape(1, *frame.shape[-2:]))
         if not is_numpy:
             return out if image.dim() == 3 else out[0]
         result = out[0].numpy()

@@ -106,3 +106,5 @@ def test_model_upscale_keeps_the_input_kind(tiny):
     assert isinstance(pil, PILImage.Image) and pil.size == (96, 80)
     tensor = tiny.upscale(torch.rand(20, 24))
     assert tensor.shape == (80, 96) and tensor.dtype == torch.float32
+    rgb = tiny.upscale(np.repeat(array8[..., None], 3, axis=-1))  # H×W×3 grayscale stored as RGB
+    assert rgb.dtype == np.uint8 and rgb.shape == (80, 96)
