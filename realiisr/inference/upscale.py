@@ -7,6 +7,7 @@ and cropped back. Grey in, grey out: the model's three identical channels are av
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -19,6 +20,8 @@ from realiisr.data.io import pil_bicubic
 from realiisr.inference.color_fix import apply_color_fix
 
 __all__ = ["Upscaler", "upscale_frame", "tile_starts"]
+
+_LOG = logging.getLogger(__name__)
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -79,17 +82,28 @@ class Upscaler:
         window = torch.outer(_ramp(tile * s, overlap * s), _ramp(tile * s, overlap * s))
         device = next(self.model.parameters()).device
         generator = torch.Generator(device=device).manual_seed(self.seed) if self.seed is not None else None
-        for first in range(0, len(boxes), self.batch_size):
-            chunk = boxes[first : first + self.batch_size]
+        batch, first = self.batch_size, 0
+        while first < len(boxes):
+            chunk = boxes[first : first + batch]
             tiles = [pil_bicubic(frame[:, y : y + tile, x : x + tile], tile * s, tile * s, self.eight_bit) for y, x in chunk]
             lr = torch.stack(tiles).expand(-1, 3, -1, -1).mul(2).sub(1).to(device)
-            with torch.no_grad():
-                sr = self.model.sample(lr, cfg=self.cfg, top_k=self.top_k, top_p=self.top_p, generator=generator)
-                sr = apply_color_fix(self.color_fix, sr.float(), (lr.float() + 1) / 2)
+            try:
+                with torch.no_grad():
+                    sr = self.model.sample(lr, cfg=self.cfg, top_k=self.top_k, top_p=self.top_p, generator=generator)
+                    sr = apply_color_fix(self.color_fix, sr.float(), (lr.float() + 1) / 2)
+            except torch.OutOfMemoryError:
+                if batch == 1:
+                    raise
+                batch = max(1, batch // 2)  # retry these tiles in smaller batches
+                _LOG.warning("out of memory with %d tiles per batch; retrying with %d", len(chunk), batch)
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                continue
             sr = sr.mean(dim=1).double().cpu()
             for (y, x), patch in zip(chunk, sr):
                 out[y * s : (y + tile) * s, x * s : (x + tile) * s] += patch * window
                 weight[y * s : (y + tile) * s, x * s : (x + tile) * s] += window
+            first += len(chunk)
         result = (out / weight)[: h * s, : w * s]
         return result.clamp(0, 1).float()[None]
 

@@ -108,3 +108,18 @@ def test_model_upscale_keeps_the_input_kind(tiny):
     assert tensor.shape == (80, 96) and tensor.dtype == torch.float32
     rgb = tiny.upscale(np.repeat(array8[..., None], 3, axis=-1))  # H×W×3 grayscale stored as RGB
     assert rgb.dtype == np.uint8 and rgb.shape == (80, 96)
+
+
+def test_out_of_memory_retries_with_smaller_batches(tiny, monkeypatch):
+    real = type(tiny).sample
+    seen = []
+
+    def flaky(self, lr, **kw):
+        seen.append(lr.shape[0])
+        if lr.shape[0] > 2:
+            raise torch.OutOfMemoryError("simulated")
+        return real(self, lr, **kw)
+
+    monkeypatch.setattr(type(tiny), "sample", flaky)
+    out = Upscaler(tiny, batch_size=8)(torch.rand(1, 64, 64))
+    assert out.shape == (1, 256, 256) and seen[:3] == [8, 4, 2] and max(seen[3:]) <= 2
