@@ -175,6 +175,8 @@ class RealIISR(nn.Module):
             frame = image.detach().float().cpu()
             if frame.dim() == 3 and frame.shape[0] == 3:
                 frame = frame.mean(dim=0)
+        # Pillow's 8-bit resize path only for 8-bit input; 16-bit and float frames keep their precision
+        settings.setdefault("eight_bit", is_numpy and kind == np.uint8)
         out = Upscaler(self, **settings)(frame.reshape(1, *frame.shape[-2:]))
         if not is_numpy:
             return out if image.dim() == 3 else out[0]

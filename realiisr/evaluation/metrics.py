@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from realiisr.ops.reference import TOC_OFFSETS
+from realiisr.ops.reference import neighbour_differences
 
 __all__ = ["grey", "psnr", "thermal_order_accuracy"]
 
@@ -33,15 +33,9 @@ def thermal_order_accuracy(sr: Tensor, hr: Tensor, patch_size: int = 8, threshol
     ``threshold``, whose brightness order the SR image keeps (the quantity the TOC loss penalises)."""
     s = F.avg_pool2d(grey(sr), patch_size)
     t = F.avg_pool2d(grey(hr), patch_size)
-    h, w = s.shape[-2:]
     agree = torch.zeros(s.shape[0], dtype=torch.float64)
     total = torch.zeros(s.shape[0], dtype=torch.float64)
-    for dy, dx in TOC_OFFSETS:
-        y0, y1, x0, x1 = max(0, -dy), h - max(0, dy), max(0, -dx), w - max(0, dx)
-        if y1 <= y0 or x1 <= x0:
-            continue
-        ds = s[..., y0:y1, x0:x1] - s[..., y0 + dy : y1 + dy, x0 + dx : x1 + dx]
-        dt = t[..., y0:y1, x0:x1] - t[..., y0 + dy : y1 + dy, x0 + dx : x1 + dx]
+    for _, ds, dt in neighbour_differences(s, t):
         counted = dt.abs() >= threshold
         agree += ((ds * dt > 0) & counted).flatten(1).sum(1)
         total += counted.flatten(1).sum(1)

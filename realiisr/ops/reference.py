@@ -17,6 +17,7 @@ __all__ = [
     "TOC_OFFSETS",
     "cac_codebook_reference",
     "cac_embedding_reference",
+    "neighbour_differences",
     "reduce_toc_map",
     "scale_attention_reference",
     "toc_loss_map_reference",
@@ -38,17 +39,23 @@ def toc_loss_map_reference(sr: Tensor, hr: Tensor, patch_size: int = 8, threshol
     t = F.avg_pool2d(hr.detach().mean(dim=1, keepdim=True), patch_size, patch_size)
     height, width = s.shape[-2:]
     total = s * 0  # keeps the graph connected when the grid has a single patch
+    for (y0, y1, x0, x1), ds, dt in neighbour_differences(s, t):
+        term = F.relu(-(ds * dt)) * (dt.abs() >= threshold).to(s.dtype)
+        total = total + F.pad(term, (x0, width - x1, y0, height - y1))
+    return total / len(TOC_OFFSETS)
+
+
+def neighbour_differences(s: Tensor, t: Tensor):
+    """For each offset, ``((y0, y1, x0, x1), Δs, Δt)`` over the centres whose neighbour lies inside the grid."""
+    height, width = s.shape[-2:]
     for dy, dx in TOC_OFFSETS:
-        # centres whose neighbour (y + dy, x + dx) is inside the grid
         y0, y1 = max(0, -dy), height - max(0, dy)
         x0, x1 = max(0, -dx), width - max(0, dx)
         if y1 <= y0 or x1 <= x0:
             continue
         ds = s[..., y0:y1, x0:x1] - s[..., y0 + dy : y1 + dy, x0 + dx : x1 + dx]
         dt = t[..., y0:y1, x0:x1] - t[..., y0 + dy : y1 + dy, x0 + dx : x1 + dx]
-        term = F.relu(-(ds * dt)) * (dt.abs() >= threshold).to(s.dtype)
-        total = total + F.pad(term, (x0, width - x1, y0, height - y1))
-    return total / len(TOC_OFFSETS)
+        yield (y0, y1, x0, x1), ds, dt
 
 
 def reduce_toc_map(loss_map: Tensor, reduction: str) -> Tensor:

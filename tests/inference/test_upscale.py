@@ -123,3 +123,14 @@ def test_out_of_memory_retries_with_smaller_batches(tiny, monkeypatch):
     monkeypatch.setattr(type(tiny), "sample", flaky)
     out = Upscaler(tiny, batch_size=8)(torch.rand(1, 64, 64))
     assert out.shape == (1, 256, 256) and seen[:3] == [8, 4, 2] and max(seen[3:]) <= 2
+
+
+def test_model_upscale_resizes_16_bit_input_without_8_bit_quantisation(tiny, monkeypatch):
+    import realiisr.inference.upscale as upscale_module
+
+    flags = []
+    real = upscale_module.pil_bicubic
+    monkeypatch.setattr(upscale_module, "pil_bicubic", lambda *a, **k: (flags.append(a[3]), real(*a, **k))[1])
+    tiny.upscale(np.full((16, 16), 40000, np.uint16))
+    tiny.upscale(np.full((16, 16), 200, np.uint8))
+    assert flags == [False, True]
