@@ -32,8 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--top-k", type=int, default=1)
     parser.add_argument("--top-p", type=float, default=0.75)
     parser.add_argument("--normalize", choices=("minmax", "fixed"), default="minmax", help="16-bit frames only")
-    parser.add_argument("--color-fix", choices=("adain", "wavelet", "none"), default="adain",
-                        help="grey-level correction against the upsampled LR (the reference applies adain)")
+    parser.add_argument("--color-fix", choices=("adain", "wavelet", "none"), default=None,
+                        help="grey-level correction against the upsampled LR (default: the recipe's; the reference "
+                        "applies adain)")
     parser.set_defaults(run=_run)
 
 

@@ -10,6 +10,13 @@ Recipe ``options`` (defaults reproduce the reference):
     ``cac_condition_train`` / ``cac_condition_infer``: whether the CAC condition ``h`` is computed from the
         start tokens ``"with_pos_start"`` or ``"without_pos_start"``; the reference uses the former in
         training and the latter at inference.
+    ``output_base``: ``"none"`` (the reference) tokenises and decodes the HR image itself; ``"lr"`` tokenises
+        the detail ``hr - lr`` and adds the decoded detail to the (resized) LR input, so the tokens only carry
+        what the LR lacks and the tokenizer's reconstruction ceiling is no longer the output's ceiling.
+    ``infer_decode``: ``"indices"`` (the reference) decodes the sampled tokens; ``"soft"`` decodes the
+        probability-weighted code vectors of each scale (the posterior mean: higher PSNR, less texture).
+    ``color_fix``: the grey-level correction that tiled upscaling applies by default against the upsampled LR:
+        ``"adain"`` (the reference's test script), ``"wavelet"`` or ``"none"``.
 """
 from __future__ import annotations
 
@@ -27,6 +34,17 @@ _DEFAULT_OPTIONS = {
     "pixel_loss_path": "argmax",
     "cac_condition_train": "with_pos_start",
     "cac_condition_infer": "without_pos_start",
+    "output_base": "none",
+    "infer_decode": "indices",
+    "color_fix": "adain",
+}
+_CHOICES = {
+    "pixel_loss_path": ("argmax", "soft"),
+    "cac_condition_train": ("with_pos_start", "without_pos_start"),
+    "cac_condition_infer": ("with_pos_start", "without_pos_start"),
+    "output_base": ("none", "lr"),
+    "infer_decode": ("indices", "soft"),
+    "color_fix": ("adain", "wavelet", "none"),
 }
 
 
@@ -55,8 +73,9 @@ class RealIISR(nn.Module):
         if unknown:
             raise ValueError(f"recipe {recipe.name!r}: unknown options {sorted(unknown)}; known: {sorted(_DEFAULT_OPTIONS)}")
         self.options = {**_DEFAULT_OPTIONS, **recipe.options}
-        if self.options["pixel_loss_path"] not in ("argmax", "soft"):
-            raise ValueError(f"pixel_loss_path must be 'argmax' or 'soft', got {self.options['pixel_loss_path']!r}")
+        for key, allowed in _CHOICES.items():
+            if self.options[key] not in allowed:
+                raise ValueError(f"recipe {recipe.name!r}: option {key} must be one of {allowed}, got {self.options[key]!r}")
 
     @property
     def scale(self) -> int:
@@ -84,6 +103,14 @@ class RealIISR(nn.Module):
             start = start + self.generator.pos_start
         return self.codebook.condition(start)
 
+    def tokenizer_target(self, lr: Tensor, hr: Tensor) -> Tensor:
+        """What the tokenizer codes for this pair: ``hr`` itself, or its detail over ``lr`` (``output_base="lr"``)."""
+        return hr - lr if self.options["output_base"] == "lr" else hr
+
+    def compose(self, decoded: Tensor, lr: Tensor) -> Tensor:
+        """The image in [-1, 1] from the tokenizer's decoded output (inverse of :meth:`tokenizer_target`)."""
+        return (decoded + lr).clamp(-1, 1) if self.options["output_base"] == "lr" else decoded
+
     def _split(self, flat: Tensor) -> list[Tensor]:
         sizes = [p * p for p in self.tokenizer.patch_nums]
         return list(flat.split(sizes, dim=1))
@@ -91,7 +118,7 @@ class RealIISR(nn.Module):
     # ------------------------------------------------------------------ training
     def teacher_forced(self, lr: Tensor, hr: Tensor, labels: Optional[Tensor] = None) -> dict[str, Any]:
         """Tokenise ``hr``, run the generator with teacher forcing on ``lr``'s guidance."""
-        tokens = self.tokenizer.tokenize(hr, self.codebook)
+        tokens = self.tokenizer.tokenize(self.tokenizer_target(lr, hr), self.codebook)
         teacher_input = self.tokenizer.teacher_forcing_input(tokens.indices, self.codebook)
         labels = self._labels(lr.shape[0], labels, lr.device)
         context = self.guidance(lr)
@@ -127,7 +154,7 @@ class RealIISR(nn.Module):
                 sr = self.decode_soft(logits, out["h"])
             else:
                 sr = self.tokenizer.decode_indices(self._split(pred), self.codebook, out["h"])
-            sr = (sr + 1) / 2
+            sr = (self.compose(sr, lr) + 1) / 2
             hr01 = (hr + 1) / 2
             result["sr"] = sr
             for name, loss in self.losses.items():
@@ -211,6 +238,8 @@ class RealIISR(nn.Module):
         side = self.tokenizer.patch_nums[-1]
         state = {"fhat": torch.zeros(lr.shape[0], self.tokenizer.z_channels, side, side, device=lr.device)}
         logits_seen: list[Tensor] = []
+        soft = self.options["infer_decode"] == "soft"
+        keep_logits = return_details or soft
 
         def next_input(si: int, idx: Tensor) -> Tensor:
             pn = self.tokenizer.patch_nums[si]
@@ -220,9 +249,13 @@ class RealIISR(nn.Module):
 
         indices = self.generator.generate(
             context, labels, next_input, cfg=cfg, top_k=top_k, top_p=top_p, generator=generator,
-            on_logits=(lambda si, lg: logits_seen.append(lg.clone())) if return_details else None,
+            on_logits=(lambda si, lg: logits_seen.append(lg.clone())) if keep_logits else None,
         )
-        img = (self.tokenizer.decode_indices(indices, self.codebook, h) + 1) / 2
+        if soft:
+            decoded = self.decode_soft(torch.cat(logits_seen, dim=1).float(), h)
+        else:
+            decoded = self.tokenizer.decode_indices(indices, self.codebook, h)
+        img = (self.compose(decoded, lr) + 1) / 2
         if return_details:
             return {"img": img, "indices": indices, "logits": logits_seen, "h": h, "context": context}
         return img

@@ -56,7 +56,7 @@ class Upscaler:
     top_p: float = 0.75
     seed: Optional[int] = None
     eight_bit: bool = True
-    color_fix: str = "adain"  # the reference's test script: AdaIN against the upsampled LR
+    color_fix: Optional[str] = None  # None: the recipe's option (the reference's test script: AdaIN)
 
     @property
     def lr_tile(self) -> int:
@@ -83,6 +83,7 @@ class Upscaler:
         device = next(self.model.parameters()).device
         generator = torch.Generator(device=device).manual_seed(self.seed) if self.seed is not None else None
         batch, first = self.batch_size, 0
+        color_fix = self.color_fix or self.model.options.get("color_fix", "adain")
         while first < len(boxes):
             chunk = boxes[first : first + batch]
             tiles = [pil_bicubic(frame[:, y : y + tile, x : x + tile], tile * s, tile * s, self.eight_bit) for y, x in chunk]
@@ -90,7 +91,7 @@ class Upscaler:
             try:
                 with torch.no_grad():
                     sr = self.model.sample(lr, cfg=self.cfg, top_k=self.top_k, top_p=self.top_p, generator=generator)
-                    sr = apply_color_fix(self.color_fix, sr.float(), (lr.float() + 1) / 2)
+                    sr = apply_color_fix(color_fix, sr.float(), (lr.float() + 1) / 2)
             except torch.OutOfMemoryError:
                 if batch == 1:
                     raise

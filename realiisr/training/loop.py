@@ -116,8 +116,9 @@ class _StageStep(nn.Module):
 
     def forward(self, lr: torch.Tensor, hr: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.stage == "tokenizer":
-            recon, vq_loss, counts = self.model.tokenizer.training_forward(hr, self.model.codebook)
-            rec = F.mse_loss(recon.float(), hr) + F.l1_loss(recon.float(), hr)
+            target = self.model.tokenizer_target(lr, hr)
+            recon, vq_loss, counts = self.model.tokenizer.training_forward(target, self.model.codebook)
+            rec = F.mse_loss(recon.float(), target) + F.l1_loss(recon.float(), target)
             return {"total": rec + vq_loss, "recon": rec, "vq": vq_loss, "_counts": counts}
         return self.model.training_losses(lr, hr, labels)
 
@@ -136,12 +137,12 @@ class _DeadCodes:
         self.counts = torch.zeros(vocab, device=device)
         self.restarted = 0
 
-    def restart(self, model: RealIISR, hr: torch.Tensor, generator: torch.Generator, ctx: distributed.DistContext) -> int:
+    def restart(self, model: RealIISR, target: torch.Tensor, generator: torch.Generator, ctx: distributed.DistContext) -> int:
         ctx.all_sum_(self.counts)
         dead = (self.counts == 0).nonzero().flatten()
         if len(dead):
             with torch.no_grad():
-                latents = model.tokenizer.encode(hr).permute(0, 2, 3, 1).reshape(-1, model.codebook.dim)
+                latents = model.tokenizer.encode(target).permute(0, 2, 3, 1).reshape(-1, model.codebook.dim)
                 pick = torch.randint(len(latents), (len(dead),), generator=generator)
                 model.codebook.embedding.weight[dead] = latents[pick.to(latents.device)].to(model.codebook.embedding.weight.dtype)
             ctx.broadcast_(model.codebook.embedding.weight.data)  # rank 0's restart everywhere
@@ -178,7 +179,7 @@ def validate(model: RealIISR, data: Dataset, config: TrainConfig, device: torch.
     lr, hr, labels = batch["lr"].to(device), batch["hr"].to(device), batch["label"].to(device)
     hr01, lr01 = (hr + 1) / 2, (lr + 1) / 2
     if config.stage == "tokenizer":
-        recon = (model.tokenizer(hr, model.codebook) + 1) / 2
+        recon = (model.compose(model.tokenizer(model.tokenizer_target(lr, hr), model.codebook), lr) + 1) / 2
         metrics = {"val_psnr": float(psnr(recon, hr01).mean())}
     else:
         losses = model.training_losses(lr, hr, labels)
@@ -287,7 +288,7 @@ def train(
             scheduler.step()
             done = step + 1
             if dead is not None and done % config.dead_code_every == 0:
-                terms["dead_codes"] = dead.restart(model, hr, restart_rng, ctx)
+                terms["dead_codes"] = dead.restart(model, model.tokenizer_target(lr, hr), restart_rng, ctx)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{terms['total']:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")

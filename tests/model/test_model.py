@@ -202,3 +202,38 @@ def test_convert_cli_round_trip(tiny_reference, golden, tmp_path, shared_dir):
         img = model.sample(inp["lr"], inp["label_B"])
     torch.testing.assert_close(img, golden["infer"]["img"], atol=1e-4, rtol=0)
     assert main(["convert", str(ckpt), "-o", str(out)]) == 2  # full-size recipe: the tiny file does not fit
+
+
+def test_unknown_option_value_names_the_option():
+    with pytest.raises(ValueError, match="option output_base must be one of"):
+        realiisr.build("real_iisr_x4_tiny", **{"options.output_base": "hr"})
+
+
+def test_lr_output_base_codes_the_detail_and_adds_it_to_the_lr(tiny):
+    lr, hr = _images()
+    assert tiny.options["output_base"] == "lr"
+    assert torch.allclose(tiny.compose(tiny.tokenizer_target(lr, hr), lr), hr, atol=1e-6)
+    with torch.no_grad():  # a decoder that outputs no detail: the output is the LR input itself
+        tiny.tokenizer.decoder.conv_out.weight.zero_()
+        tiny.tokenizer.decoder.conv_out.bias.zero_()
+    tiny.eval()
+    assert torch.allclose(tiny.sample(lr), (lr + 1) / 2, atol=1e-6)
+    assert torch.allclose(tiny.training_losses(lr, hr)["sr"], (lr + 1) / 2, atol=1e-6)
+    reference = realiisr.build("real_iisr_x4_tiny", **{"options.output_base": "none"})
+    assert torch.equal(reference.tokenizer_target(lr, hr), hr)
+
+
+def test_soft_inference_decodes_the_posterior_mean(tiny):
+    tiny.eval()
+    lr, _ = _images(1)
+    tiny.options["infer_decode"] = "indices"
+    by_indices = tiny.sample(lr)
+    tiny.options["infer_decode"] = "soft"
+    assert (tiny.sample(lr) - by_indices).abs().max() > 1e-3  # an untrained head is far from one-hot
+    with torch.no_grad():  # near one-hot distributions: the mean is the argmax code
+        tiny.generator.head.weight.mul_(1e4)
+        tiny.generator.head.bias.mul_(1e4)
+    tiny.options["infer_decode"] = "indices"
+    by_indices = tiny.sample(lr)
+    tiny.options["infer_decode"] = "soft"
+    assert torch.allclose(tiny.sample(lr), by_indices, atol=1e-4)

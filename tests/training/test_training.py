@@ -30,7 +30,7 @@ def micro_model(seed=0):
 
 
 def frames(count=6):
-    return DegradedThermalDataset(lambda i, g: thermal_frame(96, 96, generator=g)[0], length=count, crop=64, scale=4)
+    return DegradedThermalDataset(lambda i, g: thermal_frame(96, 96, generator=g)[0], length=count, crop=32, scale=4)
 
 
 def _rows(path: Path) -> list[dict]:
