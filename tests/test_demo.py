@@ -13,3 +13,5 @@ def test_demo_falls_back_to_generated_frames(tmp_path, monkeypatch, capsys):
     table = (out / "metrics.md").read_text()
     assert table.count("generated/frame_") == 3 and "bicubic" in table and "PSNR" in table
     assert len(list((out / "bicubic" / "generated").glob("*.png"))) == 3
+    assert len(list((out / "figures" / "generated").glob("*.png"))) == 3
+    assert "| generated |" in table

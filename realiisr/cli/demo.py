@@ -1,8 +1,10 @@
 """``realiisr demo``: the main job on the bundled real samples (or generated thermal frames).
 
-Upscales every LR image ×4, writes the results and a metrics table (PSNR/SSIM through pyiqa and the TOC
-loss, on the grey channel) with the bicubic baseline, and prints where everything went. Until a recipe
-ships trained weights the table holds the bicubic baseline only, and the demo says so.
+Upscales every LR image ×4 with the first recipe that ships trained weights, writes the results, comparison
+figures (LR / SR / HR with a line profile) and a metrics table (PSNR/SSIM through pyiqa, thermal-order accuracy
+and the TOC loss, grey channel) with the bicubic baseline, and prints where everything went. Each real pair is
+marked "held out" or "trained on" from the weights' model card (``meta.training_holdout`` of the recipe); only
+held-out pairs say anything about quality. Without shipped weights the table holds the bicubic baseline only.
 """
 from __future__ import annotations
 
@@ -59,9 +61,18 @@ def _model():
     return None, None
 
 
+def _split(image: str, hr: Optional[torch.Tensor], holdout: set[str]) -> str:
+    if hr is None:
+        return "no HR"
+    if image.startswith("generated/"):
+        return "generated"
+    return "held out" if image.rsplit("/", 1)[-1] in holdout else "trained on"
+
+
 def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
-    from realiisr.data.io import pil_bicubic
-    from realiisr.data.io import write_frame
+    from realiisr.data.io import pil_bicubic, write_frame
+    from realiisr.evaluation.evaluate import load_metrics
+    from realiisr.evaluation.figures import comparison_figure
     from realiisr.evaluation.metrics import thermal_order_accuracy
     from realiisr.inference import Upscaler
     from realiisr.ops import toc_loss
@@ -71,30 +82,42 @@ def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
     name, model = _model()
     if model is None:
         print("no trained weights yet: no recipe ships weights, so this run shows the bicubic baseline only")
-    from realiisr.evaluation.evaluate import load_metrics
-
+        holdout: set[str] = set()
+    else:
+        holdout = set(model.recipe.meta.get("training_holdout", []))
+        print(f"model: {name} with its shipped weights ({model.recipe.weights.file}); "
+              f"real pairs it was not trained on: {', '.join(sorted(holdout)) or 'none'}")
     metrics, unavailable = load_metrics(["psnr", "ssim"])
-    for name, reason in unavailable.items():
-        _LOG.warning("%s skipped: %s", name, reason)
+    for metric, reason in unavailable.items():
+        _LOG.warning("%s skipped: %s", metric, reason)
     rows = []
     for image, lr, hr in items:
         outputs = {"bicubic": pil_bicubic(lr, lr.shape[-2] * 4, lr.shape[-1] * 4, eight_bit=True).clamp(0, 1)}
         if model is not None:
             outputs[name] = Upscaler(model)(lr)
+        split = _split(image, hr, holdout)
         for method, sr in outputs.items():
             write_frame(out / method / f"{image}.png", sr)
-            row = {"image": image, "method": method, "size": f"{lr.shape[-1]}x{lr.shape[-2]} -> {sr.shape[-1]}x{sr.shape[-2]}"}
+            row = {"image": image, "split": split, "method": method,
+                   "size": f"{lr.shape[-1]}x{lr.shape[-2]} -> {sr.shape[-1]}x{sr.shape[-2]}"}
             if hr is not None and hr.shape[-2:] == sr.shape[-2:]:
                 sr4, hr4 = sr[None], hr[None]
                 row.update({k.upper(): f"{float(m(sr4, hr4)):.3f}" for k, m in metrics.items()})
                 row["order acc"] = f"{float(thermal_order_accuracy(sr4, hr4)):.4f}"
                 row["TOC"] = f"{float(toc_loss(sr4, hr4)):.4f}"
             rows.append(row)
+        panels = {"LR (bicubic)": outputs["bicubic"]}
+        if model is not None:
+            panels[name] = outputs[name]
+        if hr is not None:
+            panels["HR"] = hr
+        comparison_figure(out / "figures" / f"{image}.png", image, panels)
     table = _markdown(rows)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.md").write_text(f"# realiisr demo\n\nInputs: {source}\n\n{table}\n")
     print(table)
-    print(f"outputs: {out.resolve()}/<method>/, table: {(out / 'metrics.md').resolve()}")
+    print(f"outputs: {out.resolve()}/<method>/, figures: {(out / 'figures').resolve()}/, "
+          f"table: {(out / 'metrics.md').resolve()}")
     return 0
 
 

@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--steps", type=int, help="number of optimiser steps")
         parser.add_argument("--init", type=Path, help="model.safetensors to start from (e.g. the tokenizer stage's)")
         parser.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
-        parser.add_argument("--repeats", type=int, default=8, help="crops per HR frame per epoch")
+        parser.add_argument("--repeats", type=int, default=8, help="crops per HR frame or real pair per epoch")
         parser.add_argument("--no-progress", action="store_true")
         parser.add_argument("overrides", nargs="*", help="key=value training options or recipe keys")
         parser.set_defaults(run=lambda args, stage=stage: _run(args, stage))
@@ -80,10 +80,10 @@ def build_datasets(specs: list[str], crop: int, scale: int, seed: int, holdout: 
         if (path / "HR").is_dir() and (path / "LR").is_dir():
             full = PairedThermalDataset(path, crop=crop, scale=scale, seed=seed, on_error="skip")
             names = [p.name for p in full.pairs]
-            train.append(full.subset([n for n in names if n not in holdout]))
+            train.append(full.subset([n for n in names if n not in holdout], repeats=repeats))
             held = [n for n in names if n in holdout]
-            if held:
-                val.append(full.subset(held, augment=False, negatives=False))
+            if held:  # a few fixed crops per held-out pair
+                val.append(full.subset(held, augment=False, negatives=False, repeats=4))
         elif path.is_dir():
             train.append(DegradedThermalDataset(path, crop=crop, scale=scale, seed=seed, repeats=repeats))
         else:

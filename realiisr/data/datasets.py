@@ -90,6 +90,7 @@ class PairedThermalDataset(_Base):
         crop: HR crop side (the recipe's image size).
         scale: super-resolution factor.
         negatives: add the reference's LR→LR samples with label 1 (doubles the length).
+        repeats: crops drawn per pair per epoch (a 512² or 1024×768 pair holds many crops).
         names: restrict to these stems (a train/val split).
         eight_bit: resize like 8-bit images (the reference's uint8 path); ``None``: when the files are 8-bit.
         on_error: ``"raise"`` or ``"skip"`` unpaired files (skips are logged and listed in ``self.skipped``).
@@ -98,8 +99,12 @@ class PairedThermalDataset(_Base):
     def __init__(
         self, root: Union[str, Path], *, crop: int = 128, scale: int = 4, augment: bool = True, negatives: bool = True,
         names: Optional[Sequence[str]] = None, seed: int = 0, on_error: str = "raise", cache: bool = True,
+        repeats: int = 1,
     ) -> None:
         super().__init__(crop=crop, scale=scale, augment=augment, seed=seed)
+        if repeats < 1:
+            raise DataError(f"repeats must be at least 1, got {repeats}")
+        self.repeats = repeats
         root = Path(root)
         hr, lr = _images(root / "HR"), _images(root / "LR")
         unpaired = sorted(set(hr) ^ set(lr))
@@ -120,8 +125,8 @@ class PairedThermalDataset(_Base):
         self.negatives = negatives
         self._cache: Optional[dict[Path, Tensor]] = {} if cache else None
 
-    def subset(self, names: Sequence[str], *, augment: Optional[bool] = None,
-               negatives: Optional[bool] = None) -> "PairedThermalDataset":
+    def subset(self, names: Sequence[str], *, augment: Optional[bool] = None, negatives: Optional[bool] = None,
+               repeats: Optional[int] = None) -> "PairedThermalDataset":
         """The same folder restricted to ``names`` (a train/val split) without listing or reading it again."""
         missing = sorted(set(names) - {p.name for p in self.pairs})
         if missing:
@@ -130,6 +135,7 @@ class PairedThermalDataset(_Base):
         part.pairs = [p for p in self.pairs if p.name in set(names)]
         part.augment = self.augment if augment is None else augment
         part.negatives = self.negatives if negatives is None else negatives
+        part.repeats = self.repeats if repeats is None else repeats
         return part
 
     def _read(self, path: Path) -> Tensor:
@@ -141,7 +147,7 @@ class PairedThermalDataset(_Base):
         return frame
 
     def __len__(self) -> int:
-        return len(self.pairs) * (2 if self.negatives else 1)
+        return len(self.pairs) * self.repeats * (2 if self.negatives else 1)
 
     def _lr_on_hr_grid(self, pair: _Pair, hr: Tensor, lr: Tensor) -> Tensor:
         """The LR frame at HR size, without a further resize when it is stored that way."""
@@ -155,7 +161,7 @@ class PairedThermalDataset(_Base):
 
     def __getitem__(self, key) -> dict:
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
-        negative = index >= len(self.pairs)
+        negative = index >= len(self.pairs) * self.repeats
         pair = self.pairs[index % len(self.pairs)]
         generator = item_generator(self.seed, epoch, index)
         hr, lr = self._read(pair.hr), self._read(pair.lr)

@@ -180,7 +180,7 @@ def validate(model: RealIISR, data: Dataset, config: TrainConfig, device: torch.
     hr01, lr01 = (hr + 1) / 2, (lr + 1) / 2
     if config.stage == "tokenizer":
         recon = (model.compose(model.tokenizer(model.tokenizer_target(lr, hr), model.codebook), lr) + 1) / 2
-        metrics = {"val_psnr": float(psnr(recon, hr01).mean())}
+        metrics = {"val_psnr": float(psnr(recon, hr01).mean()), "val_psnr_bicubic": float(psnr(lr01, hr01).mean())}
     else:
         losses = model.training_losses(lr, hr, labels)
         sr = model.sample(lr, labels)
@@ -295,8 +295,10 @@ def train(
             metrics: dict[str, float] = {}
             if done % config.log_every == 0 or done == config.steps:
                 now = time.perf_counter()
+                rate = config.log_every / max(now - tick, 1e-9)
                 metrics = {"step": done, "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
-                           "steps_per_s": config.log_every / max(now - tick, 1e-9), **terms}
+                           "steps_per_s": rate, "samples_per_s": rate * config.batch_size * config.accumulation * ctx.world,
+                           **terms}
                 tick = now
             if not ctx.is_main:
                 continue

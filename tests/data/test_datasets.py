@@ -115,3 +115,15 @@ def test_subset_splits_without_rereading(pairs):
     assert torch.equal(val[0]["hr"], val[0]["hr"])
     with pytest.raises(DataError, match=r"requested pairs \['zz'\]"):
         full.subset(["zz"])
+
+
+def test_repeats_draw_several_crops_per_pair(pairs):
+    ds = PairedThermalDataset(pairs, crop=32, scale=4, augment=False, repeats=3, seed=1)
+    assert len(ds) == 12
+    names, labels = [ds[i]["name"] for i in range(12)], [ds[i]["label"] for i in range(12)]
+    assert names == ["a", "b"] * 6 and labels == [0] * 6 + [1] * 6
+    crops_of_a = [ds[i]["hr"] for i in (0, 2, 4)]
+    assert not torch.equal(crops_of_a[0], crops_of_a[1]) or not torch.equal(crops_of_a[1], crops_of_a[2])
+    assert len(ds.subset(["a"], negatives=False, repeats=5)) == 5
+    with pytest.raises(DataError, match="repeats must be at least 1"):
+        PairedThermalDataset(pairs, repeats=0)
