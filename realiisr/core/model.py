@@ -151,9 +151,9 @@ class RealIISR(nn.Module):
         }
         if self.losses:
             if self.options["pixel_loss_path"] == "soft":
-                sr = self.decode_soft(logits, out["h"])
+                sr = self.decode_soft(logits, out["h"], lr)
             else:
-                sr = self.tokenizer.decode_indices(self._split(pred), self.codebook, out["h"])
+                sr = self.tokenizer.decode_indices(self._split(pred), self.codebook, out["h"], lr)
             sr = (self.compose(sr, lr) + 1) / 2
             hr01 = (hr + 1) / 2
             result["sr"] = sr
@@ -163,15 +163,16 @@ class RealIISR(nn.Module):
                               for name in ["ce", *self.losses])
         return result
 
-    def decode_soft(self, logits: Tensor, h: Optional[Tensor]) -> Tensor:
-        """Decode the probability-weighted (conditioned) code vectors — differentiable in the logits."""
+    def decode_soft(self, logits: Tensor, h: Optional[Tensor], lr: Optional[Tensor] = None) -> Tensor:
+        """Decode the probability-weighted (conditioned) code vectors — differentiable in the logits.
+        ``lr`` is needed by LR-conditioned tokenizers only."""
         probs = logits.softmax(dim=-1)
         codebook = self.codebook.codebook(h)
         vectors = probs @ codebook if codebook.dim() == 3 else probs @ codebook.unsqueeze(0)
         maps = []
         for chunk, pn in zip(self._split(vectors), self.tokenizer.patch_nums):
             maps.append(chunk.transpose(1, 2).reshape(vectors.shape[0], -1, pn, pn))
-        return self.tokenizer.decode_fhat(self.tokenizer.embeddings_to_fhat(maps))
+        return self.tokenizer.decode_fhat(self.tokenizer.embeddings_to_fhat(maps), lr)
 
     def forward(self, lr: Tensor, hr: Tensor, labels: Optional[Tensor] = None) -> dict[str, Tensor]:
         return self.training_losses(lr, hr, labels)
@@ -252,9 +253,9 @@ class RealIISR(nn.Module):
             on_logits=(lambda si, lg: logits_seen.append(lg.clone())) if keep_logits else None,
         )
         if soft:
-            decoded = self.decode_soft(torch.cat(logits_seen, dim=1).float(), h)
+            decoded = self.decode_soft(torch.cat(logits_seen, dim=1).float(), h, lr)
         else:
-            decoded = self.tokenizer.decode_indices(indices, self.codebook, h)
+            decoded = self.tokenizer.decode_indices(indices, self.codebook, h, lr)
         img = (self.compose(decoded, lr) + 1) / 2
         if return_details:
             return {"img": img, "indices": indices, "logits": logits_seen, "h": h, "context": context}

@@ -85,7 +85,8 @@ REAL_IISR_X4_DINOV3 = REAL_IISR_X4.replace(
 # departures that the shipped weights need (see realiisr/weights/MODEL_CARD.md for the evidence):
 #   - an 8× tokenizer (16×16 last token map) instead of 16×: at equal training its reconstruction was ~3 dB better;
 #   - output_base="lr": tokens code the detail over the LR input, so the output is never capped by the
-#     tokenizer's reconstruction ceiling;
+#     tokenizer's reconstruction ceiling; and tokenizer.lr_condition="unshuffle": the decoder also sees the LR
+#     (a residual tokenizer without it learnt nothing over 200 steps: its loss stayed at a zero predictor's);
 #   - pixel_loss_path="soft" and infer_decode="soft": the pixel losses train the transformer, and inference
 #     decodes the posterior mean of each scale's code vectors;
 #   - color_fix="none": the output is already anchored to the LR, and AdaIN would pull its contrast back to the
@@ -99,6 +100,7 @@ REAL_IISR_X4_TINY = REAL_IISR_X4.replace(
         "tokenizer.ch": 32,
         "tokenizer.ch_mult": [1, 2, 2, 4],
         "tokenizer.patch_nums": PATCH_NUMS_128,
+        "tokenizer.lr_condition": "unshuffle",
         "codebook.vocab_size": 512,
         "codebook.context_dim": 128,
         "guidance.width": 128,
@@ -112,7 +114,7 @@ REAL_IISR_X4_TINY = REAL_IISR_X4.replace(
         "generator.context_maps": [16, 16],
         "generator.vocab_size": 512,
         "options": {"output_base": "lr", "pixel_loss_path": "soft", "infer_decode": "soft", "color_fix": "none"},
-        "meta": {"paper": "arXiv:2603.04745", "trainable_parameters": 2329473, "frozen_tokenizer_parameters": 4386563},
+        "meta": {"paper": "arXiv:2603.04745", "trainable_parameters": 2329473, "frozen_tokenizer_parameters": 4441891},
     },
 )
 

@@ -79,6 +79,10 @@ class MultiScaleVQVAE(Tokenizer):
         patch_nums: token-map sides, coarse to fine; the last equals the latent side.
         beta: commitment weight, used when the tokenizer itself is trained.
         frozen: parameters do not require gradients (the reference fine-tunes with a frozen tokenizer).
+        lr_condition: ``"none"`` (the reference) decodes from the tokens alone; ``"unshuffle"`` also feeds the
+            decoder the LR image (at the output size, pixel-unshuffled to the latent grid and projected by a
+            3×3 conv onto the latent), so the tokens need carry only what the LR does not show — the decoder
+            conditioning of LR-guided VQ super-resolution (cf. StableSR's feature wrapping, CodeFormer's CFT).
     """
 
     def __init__(
@@ -99,6 +103,7 @@ class MultiScaleVQVAE(Tokenizer):
         frozen: bool = True,
         tokenize_phi_last_scale: bool = False,
         ar_phi_last_scale: bool = False,
+        lr_condition: str = "none",
     ) -> None:
         super().__init__()
         self.z_channels = z_channels
@@ -118,6 +123,11 @@ class MultiScaleVQVAE(Tokenizer):
             Phi(z_channels, quant_resi) if abs(quant_resi) > 1e-6 else nn.Identity() for _ in range(num_phis)
         )
         self._phi_index = phi_index_per_scale(len(self.patch_nums), num_phis)
+        if lr_condition not in ("none", "unshuffle"):
+            raise ValueError(f"multiscale_vqvae: lr_condition must be 'none' or 'unshuffle', got {lr_condition!r}")
+        self.lr_condition = lr_condition
+        if lr_condition == "unshuffle":
+            self.lr_proj = nn.Conv2d(in_channels * self.downsample**2, z_channels, 3, padding=1)
         if frozen:
             self.requires_grad_(False)
 
@@ -210,9 +220,20 @@ class MultiScaleVQVAE(Tokenizer):
             fhat = h if fhat is None else fhat + h
         return fhat
 
-    def decode_fhat(self, fhat: Tensor) -> Tensor:
-        """Latent → image in [-1, 1]."""
-        return self.decoder(self.post_quant_conv(fhat)).clamp(-1, 1)
+    def decode_fhat(self, fhat: Tensor, lr: Optional[Tensor] = None) -> Tensor:
+        """Latent (and, with ``lr_condition``, the LR image at the output size) → image in [-1, 1]."""
+        return self.decode_fhat_unclamped(fhat, lr).clamp(-1, 1)
+
+    def decode_fhat_unclamped(self, fhat: Tensor, lr: Optional[Tensor] = None) -> Tensor:
+        h = self.post_quant_conv(fhat)
+        if self.lr_condition == "unshuffle":
+            if lr is None:
+                raise ValueError("multiscale_vqvae: lr_condition='unshuffle' decodes with the LR image; pass lr=")
+            if lr.shape[-2:] != (h.shape[-2] * self.downsample, h.shape[-1] * self.downsample):
+                raise ValueError(f"multiscale_vqvae: the LR image is {tuple(lr.shape[-2:])}, the output "
+                                 f"{h.shape[-2] * self.downsample}x{h.shape[-1] * self.downsample}")
+            h = h + self.lr_proj(F.pixel_unshuffle(lr.to(h.dtype), self.downsample))
+        return self.decoder(h)
 
     def code_maps(self, indices: Sequence[Tensor], codebook: Codebook, h: Optional[Tensor] = None) -> list[Tensor]:
         """Per-scale code maps ``[B, C, pn, pn]``, conditioned on ``h`` when the codebook supports it."""
@@ -223,15 +244,16 @@ class MultiScaleVQVAE(Tokenizer):
             maps.append(codebook.embed(idx, h).transpose(1, 2).reshape(b, -1, pn, pn))
         return maps
 
-    def decode_indices(self, indices: Sequence[Tensor], codebook: Codebook, h: Optional[Tensor] = None) -> Tensor:
+    def decode_indices(self, indices: Sequence[Tensor], codebook: Codebook, h: Optional[Tensor] = None,
+                       lr: Optional[Tensor] = None) -> Tensor:
         """Token maps of every scale → image in [-1, 1]."""
-        return self.decode_fhat(self.embeddings_to_fhat(self.code_maps(indices, codebook, h)))
+        return self.decode_fhat(self.embeddings_to_fhat(self.code_maps(indices, codebook, h)), lr)
 
-    def forward(self, img: Tensor, codebook: Codebook) -> Tensor:
+    def forward(self, img: Tensor, codebook: Codebook, lr: Optional[Tensor] = None) -> Tensor:
         """Reconstruction through the full token hierarchy (for evaluating the tokenizer)."""
-        return self.decode_indices(self.tokenize(img, codebook).indices, codebook)
+        return self.decode_indices(self.tokenize(img, codebook).indices, codebook, lr=lr)
 
-    def training_forward(self, img: Tensor, codebook: Codebook) -> tuple[Tensor, Tensor, Tensor]:
+    def training_forward(self, img: Tensor, codebook: Codebook, lr: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor]:
         """VQ-VAE training step: ``(reconstruction, vq_loss, code_counts [V])``.
 
         Residual quantisation with Φ at every scale; the codebook and Φ learn through
@@ -260,7 +282,4 @@ class MultiScaleVQVAE(Tokenizer):
             vq_loss = vq_loss + F.mse_loss(fhat, target) + self.beta * F.mse_loss(fhat.detach(), f)
         vq_loss = vq_loss / len(self.patch_nums)
         straight_through = f + (fhat - f).detach()
-        return self.decode_fhat_unclamped(straight_through), vq_loss, counts
-
-    def decode_fhat_unclamped(self, fhat: Tensor) -> Tensor:
-        return self.decoder(self.post_quant_conv(fhat))
+        return self.decode_fhat_unclamped(straight_through, lr), vq_loss, counts

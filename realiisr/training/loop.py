@@ -5,7 +5,6 @@ checkpoint restores model, optimiser, schedule and RNG state, so ``resume`` cont
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import logging
 import math
@@ -22,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from realiisr.core.model import RealIISR
 from realiisr.evaluation.metrics import psnr, thermal_order_accuracy
 from realiisr.training import distributed
+from realiisr.training.logs import RunLogs
 from realiisr.training.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from realiisr.training.optim import build_optimizer, lr_factor
 
@@ -54,6 +54,8 @@ class TrainConfig:
     device: str = "auto"
     dead_code_every: int = 100  # tokenizer stage: restart codes unused over this many steps
     val_samples: int = 8
+    val_images: int = 4  # validation samples drawn into val_images/step-N.png (and TensorBoard)
+    tensorboard: bool = True  # TensorBoard events beside the CSV files when tensorboard is installed
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,7 +119,7 @@ class _StageStep(nn.Module):
     def forward(self, lr: torch.Tensor, hr: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.stage == "tokenizer":
             target = self.model.tokenizer_target(lr, hr)
-            recon, vq_loss, counts = self.model.tokenizer.training_forward(target, self.model.codebook)
+            recon, vq_loss, counts = self.model.tokenizer.training_forward(target, self.model.codebook, lr)
             rec = F.mse_loss(recon.float(), target) + F.l1_loss(recon.float(), target)
             return {"total": rec + vq_loss, "recon": rec, "vq": vq_loss, "_counts": counts}
         return self.model.training_losses(lr, hr, labels)
@@ -169,9 +171,11 @@ def _ssim(sr: torch.Tensor, hr: torch.Tensor) -> Optional[float]:
 
 
 @torch.no_grad()
-def validate(model: RealIISR, data: Dataset, config: TrainConfig, device: torch.device) -> dict[str, float]:
+def validate(model: RealIISR, data: Dataset, config: TrainConfig, device: torch.device,
+             images: Optional[dict[str, torch.Tensor]] = None) -> dict[str, float]:
     """Tokenizer: reconstruction PSNR. Generator: teacher-forced losses, and PSNR, SSIM and thermal-order
-    accuracy of the autoregressive output (PSNR and order accuracy also for bicubic)."""
+    accuracy of the autoregressive output (PSNR and order accuracy also for bicubic). A dict passed as
+    ``images`` receives the first ``config.val_images`` LR / output / HR images for the grids."""
     was_training = model.training
     model.eval()
     count = min(len(data), config.val_samples)
@@ -179,8 +183,9 @@ def validate(model: RealIISR, data: Dataset, config: TrainConfig, device: torch.
     lr, hr, labels = batch["lr"].to(device), batch["hr"].to(device), batch["label"].to(device)
     hr01, lr01 = (hr + 1) / 2, (lr + 1) / 2
     if config.stage == "tokenizer":
-        recon = (model.compose(model.tokenizer(model.tokenizer_target(lr, hr), model.codebook), lr) + 1) / 2
+        recon = (model.compose(model.tokenizer(model.tokenizer_target(lr, hr), model.codebook, lr), lr) + 1) / 2
         metrics = {"val_psnr": float(psnr(recon, hr01).mean()), "val_psnr_bicubic": float(psnr(lr01, hr01).mean())}
+        out = recon
     else:
         losses = model.training_losses(lr, hr, labels)
         sr = model.sample(lr, labels)
@@ -193,33 +198,12 @@ def validate(model: RealIISR, data: Dataset, config: TrainConfig, device: torch.
         ssim = _ssim(sr, hr01)
         if ssim is not None:
             metrics["val_ssim"] = ssim
+        out = sr
+    if images is not None:
+        keep = slice(0, config.val_images)
+        images.update({"LR (bicubic)": lr01[keep], config.stage: out[keep], "HR": hr01[keep]})
     model.train(was_training)
     return metrics
-
-
-class _CsvLogs:
-    """``train.csv`` and ``validation.csv`` in the run folder (appended to on resume)."""
-
-    def __init__(self, out_dir: Path) -> None:
-        self.out_dir = out_dir
-        self.files: dict[str, tuple[Any, csv.DictWriter]] = {}
-
-    def write(self, name: str, row: dict[str, float]) -> None:
-        if name not in self.files:
-            path = self.out_dir / f"{name}.csv"
-            fresh = not path.exists() or path.stat().st_size == 0
-            handle = open(path, "a", newline="")
-            writer = csv.DictWriter(handle, fieldnames=sorted(row), extrasaction="ignore", restval="")
-            if fresh:
-                writer.writeheader()
-            self.files[name] = (handle, writer)
-        handle, writer = self.files[name]
-        writer.writerow(row)
-        handle.flush()
-
-    def close(self) -> None:
-        for handle, _ in self.files.values():
-            handle.close()
 
 
 def train(
@@ -259,7 +243,7 @@ def train(
     dead = _DeadCodes(model.codebook.vocab_size, device) if config.stage == "tokenizer" else None
     restart_rng = torch.Generator().manual_seed(config.seed + 1)
     out_dir.mkdir(parents=True, exist_ok=True)
-    logs = _CsvLogs(out_dir)
+    logs = RunLogs(out_dir, tensorboard=config.tensorboard)
     last: dict[str, float] = {}
     bar = None
     if progress:
@@ -303,7 +287,10 @@ def train(
             if not ctx.is_main:
                 continue
             if val_data is not None and (done % config.val_every == 0 or done == config.steps):
-                metrics = {"step": done, **metrics, **validate(model, val_data, config, device)}
+                panels: dict[str, torch.Tensor] = {}
+                metrics = {"step": done, **metrics, **validate(model, val_data, config, device, panels)}
+                if config.val_images > 0:
+                    logs.images(done, panels)
             if metrics:
                 logs.write("validation" if any(k.startswith("val_") for k in metrics) else "train", metrics)
                 last = metrics

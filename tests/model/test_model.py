@@ -229,11 +229,23 @@ def test_soft_inference_decodes_the_posterior_mean(tiny):
     tiny.options["infer_decode"] = "indices"
     by_indices = tiny.sample(lr)
     tiny.options["infer_decode"] = "soft"
-    assert (tiny.sample(lr) - by_indices).abs().max() > 1e-3  # an untrained head is far from one-hot
+    assert (tiny.sample(lr) - by_indices).abs().max() > 0.2  # an untrained head is far from one-hot
     with torch.no_grad():  # near one-hot distributions: the mean is the argmax code
         tiny.generator.head.weight.mul_(1e4)
         tiny.generator.head.bias.mul_(1e4)
     tiny.options["infer_decode"] = "indices"
     by_indices = tiny.sample(lr)
     tiny.options["infer_decode"] = "soft"
-    assert torch.allclose(tiny.sample(lr), by_indices, atol=1e-4)
+    assert torch.allclose(tiny.sample(lr), by_indices, atol=0.05)  # (a near tie may still mix two codes)
+
+
+def test_lr_conditioned_decoder_needs_and_uses_the_lr(tiny):
+    lr, hr = _images(1)
+    tokens = tiny.tokenizer.tokenize(tiny.tokenizer_target(lr, hr), tiny.codebook).indices
+    with pytest.raises(ValueError, match="lr_condition='unshuffle' decodes with the LR image"):
+        tiny.tokenizer.decode_indices(tokens, tiny.codebook)
+    a = tiny.tokenizer.decode_indices(tokens, tiny.codebook, lr=lr)
+    b = tiny.tokenizer.decode_indices(tokens, tiny.codebook, lr=-lr)
+    assert a.shape == (1, 3, 128, 128) and (a - b).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="lr_condition must be"):
+        realiisr.build("real_iisr_x4_tiny", **{"tokenizer.lr_condition": "concat"})

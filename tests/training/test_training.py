@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 import realiisr
 from realiisr.cli import main
@@ -137,3 +138,19 @@ def test_cli_train_tokenizer_then_generator(tmp_path, samples_dir):
     assert main(["train", "--out", str(tmp_path / "gen"), "--init", str(weights), *args]) == 0
     assert (tmp_path / "gen" / "run.yaml").is_file() and latest_checkpoint(tmp_path / "gen") is not None
     assert os.path.getsize(tmp_path / "gen" / "validation.csv") > 0
+    rows = _rows(tmp_path / "gen" / "validation.csv")  # the last step logs with its validation
+    assert float(rows[-1]["samples_per_s"]) == pytest.approx(2 * float(rows[-1]["steps_per_s"]))
+    for stage in ("tok", "gen"):  # a grid per validation: LR | output | HR columns, one row per sample
+        grids = sorted((tmp_path / stage / "val_images").glob("step-*.png"))
+        assert len(grids) == 1 and Image.open(grids[0]).size == (3 * 32 + 4, 32)
+        assert list((tmp_path / stage / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_image_grid_puts_samples_in_rows_and_panels_in_columns():
+    from realiisr.training.logs import image_grid
+
+    a, b = torch.zeros(2, 3, 4, 5), torch.ones(2, 1, 4, 5)
+    grid = image_grid({"a": a, "b": b}, gap=1)
+    assert grid.shape == (9, 11) and float(grid[:4, :5].max()) == 0 and float(grid[5:, 6:].min()) == 1
+    with pytest.raises(ValueError, match="panel 'b'"):
+        image_grid({"a": a, "b": torch.ones(1, 1, 4, 5)})
