@@ -24,6 +24,8 @@ TORCH_LIBRARY(realiisr, m) {
   m.def(
       "toc_loss_backward(Tensor grad_map, Tensor s_pool, Tensor t_pool, int patch_size, float threshold, "
       "SymInt[] input_shape) -> Tensor");
+  // Multi-scale block-causal attention (see csrc/ops/scale_attention.h).
+  m.def("scale_attention(Tensor q, Tensor k, Tensor v, int[] level_ends, float scale) -> Tensor");
 }
 
 }  // namespace realiisr

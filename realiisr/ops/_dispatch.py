@@ -12,7 +12,8 @@ from realiisr.ops._loader import OPS_ENV, extension_state, requested_backend
 __all__ = ["choose_backend", "use_backend", "FUSED_OPS"]
 
 #: Public op name → device types with a fused kernel (empty: eager reference only, for now).
-FUSED_OPS = {"toc_loss": ("cpu", "cuda"), "cac_embedding": ("cpu", "cuda"), "cac_codebook": (), "scale_attention": ()}
+FUSED_OPS = {"toc_loss": ("cpu", "cuda"), "cac_embedding": ("cpu", "cuda"), "cac_codebook": (),
+             "scale_attention": ("cpu", "cuda")}
 
 #: (op, device type) where ``auto`` keeps the eager path although a kernel exists, and why (measured).
 PREFER_EAGER = {

@@ -1,8 +1,14 @@
-"""Multi-scale block-causal attention (the VAR mask: bidirectional within a level, causal across levels)."""
+"""Multi-scale block-causal attention (the VAR mask: bidirectional within a level, causal across levels).
+
+The fused op (``torch.ops.realiisr.scale_attention``) runs level by level — each level's queries
+against the key prefix they may see — so masked blocks are skipped and no L×L mask exists; the eager
+reference is PyTorch's SDPA with the boolean mask (fallback, test oracle and benchmark baseline).
+"""
 from __future__ import annotations
 
 from typing import Optional, Sequence
 
+import torch
 from torch import Tensor
 
 from realiisr.ops._dispatch import choose_backend
@@ -31,5 +37,9 @@ def scale_attention(
             raise ValueError(f"scale_attention: level_ends {ends} must increase strictly and end at Lk={k.shape[-2]}")
         if q.shape[-2] > k.shape[-2]:
             raise ValueError(f"scale_attention: {q.shape[-2]} queries but only {k.shape[-2]} keys")
-    choose_backend("scale_attention", q.device)
+    backend, _ = choose_backend("scale_attention", q.device)
+    if backend == "fused" and q.dtype == k.dtype == v.dtype:
+        ends = [k.shape[-2]] if level_ends is None else [int(e) for e in level_ends]
+        softmax_scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
+        return torch.ops.realiisr.scale_attention(q, k, v, ends, softmax_scale)
     return scale_attention_reference(q, k, v, level_ends, scale)

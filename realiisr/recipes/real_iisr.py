@@ -101,6 +101,7 @@ REAL_IISR_X4_TINY = REAL_IISR_X4.replace(
         "tokenizer.ch_mult": [1, 2, 2, 4],
         "tokenizer.patch_nums": PATCH_NUMS_128,
         "tokenizer.lr_condition": "unshuffle",
+        "tokenizer.zero_init_output": True,
         "codebook.vocab_size": 512,
         "codebook.context_dim": 128,
         "guidance.width": 128,

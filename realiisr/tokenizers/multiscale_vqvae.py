@@ -83,6 +83,8 @@ class MultiScaleVQVAE(Tokenizer):
             decoder the LR image (at the output size, pixel-unshuffled to the latent grid and projected by a
             3×3 conv onto the latent), so the tokens need carry only what the LR does not show — the decoder
             conditioning of LR-guided VQ super-resolution (cf. StableSR's feature wrapping, CodeFormer's CFT).
+        zero_init_output: start the decoder's output convolution at zero, so a tokenizer that decodes a
+            residual (the model's ``output_base="lr"``) starts as the identity on the LR instead of adding noise.
     """
 
     def __init__(
@@ -104,6 +106,7 @@ class MultiScaleVQVAE(Tokenizer):
         tokenize_phi_last_scale: bool = False,
         ar_phi_last_scale: bool = False,
         lr_condition: str = "none",
+        zero_init_output: bool = False,
     ) -> None:
         super().__init__()
         self.z_channels = z_channels
@@ -128,6 +131,9 @@ class MultiScaleVQVAE(Tokenizer):
         self.lr_condition = lr_condition
         if lr_condition == "unshuffle":
             self.lr_proj = nn.Conv2d(in_channels * self.downsample**2, z_channels, 3, padding=1)
+        if zero_init_output:
+            nn.init.zeros_(self.decoder.conv_out.weight)
+            nn.init.zeros_(self.decoder.conv_out.bias)
         if frozen:
             self.requires_grad_(False)
 

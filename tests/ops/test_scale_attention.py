@@ -1,0 +1,131 @@
+"""Multi-scale block-causal attention: the fused level-by-level op against the masked-SDPA reference."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from realiisr.ops import extension_state, scale_attention, use_backend
+from realiisr.ops.reference import scale_attention_reference
+
+fused_only = pytest.mark.skipif(not extension_state().loaded, reason=f"fused ops unavailable: {extension_state().reason}")
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+# (level ends in the key sequence, number of queries): a full training sequence, a KV-cache step (the
+# newest level only), one key, a query count that starts inside a level, levels of one token.
+CASES = [([4, 5, 9, 18, 34], 34), ([4, 5, 9, 18, 34], 16), ([1], 1), ([6, 10, 19], 12), ([1, 2, 3], 3)]
+
+
+def qkv(ends, lq, batch=2, heads=3, dim=8, dtype=torch.float64, device="cpu", seed=0):
+    g = torch.Generator().manual_seed(seed)
+    make = lambda n: torch.randn(batch, heads, n, dim, generator=g, dtype=torch.float64).to(dtype=dtype, device=device)  # noqa: E731
+    return make(lq), make(ends[-1]), make(ends[-1])
+
+
+def test_reference_mask_is_block_causal():
+    q, k, v = qkv([2, 5], 5, batch=1, heads=1)
+    k.requires_grad_()
+    out = scale_attention_reference(q, k, v, [2, 5])
+    (grad,) = torch.autograd.grad(out[0, 0, 1].sum(), k)  # a query of level 0 sees keys 0..1 only
+    assert grad[0, 0, :2].abs().sum() > 0 and grad[0, 0, 2:].abs().sum() == 0
+
+
+@fused_only
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("ends, lq", CASES)
+@pytest.mark.parametrize("scale", [None, 1.0])
+def test_fused_forward_and_gradients_match_reference(device, dtype, ends, lq, scale):
+    """float64: tight; float32: the fused error against a float64 truth at most twice the eager one."""
+    exact = [t.requires_grad_() for t in qkv(ends, lq, device=device)]
+    inputs = [t.detach().to(dtype).requires_grad_() for t in exact]
+    mask_ends = None if ends == [ends[-1]] else ends
+    grad = torch.randn(exact[0].shape, dtype=torch.float64, device=device)
+
+    def run(fn, tensors):
+        out = fn(*tensors, mask_ends, scale)
+        return [out, *torch.autograd.grad(out, tensors, grad.to(out.dtype))]
+
+    truth = run(scale_attention_reference, exact)
+    eager = run(scale_attention_reference, inputs)
+    with use_backend("fused"):
+        fused = run(scale_attention, inputs)
+    for name, t, e, f in zip(["out", "dq", "dk", "dv"], truth, eager, fused):
+        assert f.dtype == dtype, name
+        if dtype == torch.float64:
+            torch.testing.assert_close(f, t, atol=1e-12, rtol=1e-10, msg=name)
+        else:
+            error, baseline = (f.double() - t).abs().max(), (e.double() - t).abs().max()
+            assert error <= 2 * baseline + 1e-6, (name, float(error), float(baseline))
+
+
+@fused_only
+def test_gradcheck_opcheck_and_compile():
+    ends = [3, 4, 8, 12]
+    q, k, v = (t.requires_grad_() for t in qkv(ends, 9, batch=1, heads=2, dim=4))
+    op = torch.ops.realiisr.scale_attention
+    assert torch.autograd.gradcheck(lambda a, b, c: op(a, b, c, ends, 0.7), (q, k, v))
+    floats = [t.float().detach().requires_grad_() for t in (q, k, v)]
+    torch.library.opcheck(op.default, (*floats, ends, 0.7))
+    compiled = torch.compile(lambda a, b, c: op(a, b, c, ends, 0.7).sum(), fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(*floats), scale_attention_reference(*floats, ends, 0.7).sum(), atol=1e-4, rtol=1e-5)
+
+
+@fused_only
+def test_bf16_error_at_most_twice_eager():
+    ends = [16, 17, 21, 30, 46, 82, 146]
+    exact = qkv(ends, 146, batch=2, heads=2, dim=32, dtype=torch.float32)
+    ref = scale_attention_reference(*exact, ends)
+    low = [t.bfloat16() for t in exact]
+    with use_backend("fused"):
+        fused = scale_attention(*low, ends)
+    eager = scale_attention_reference(*low, ends)
+    assert fused.dtype == torch.bfloat16
+    assert (fused.float() - ref).abs().max() <= 2 * (eager.float() - ref).abs().max() + 1e-6
+
+
+@pytest.mark.parametrize("backend", ["eager", pytest.param("fused", marks=fused_only)])
+def test_bad_input_is_a_clear_error(backend):
+    q, k, v = qkv([3, 6], 6, dtype=torch.float32)
+    with use_backend(backend):
+        with pytest.raises(ValueError, match=r"level_ends \[3, 5\] must increase strictly and end at Lk=6"):
+            scale_attention(q, k, v, [3, 5])
+        with pytest.raises(ValueError, match="expected q"):
+            scale_attention(q, k[..., :4], v, [3, 6])
+        with pytest.raises(ValueError, match="7 queries but only 6 keys"):
+            scale_attention(torch.cat([q, q[:, :, :1]], 2), k, v, [3, 6])
+
+
+@fused_only
+def test_raw_op_checks_its_arguments():
+    q, k, v = qkv([3, 6], 6, dtype=torch.float32)
+    op = torch.ops.realiisr.scale_attention
+    with pytest.raises(RuntimeError, match="level_ends must increase strictly"):
+        op(q, k, v, [3, 3, 6], 1.0)
+    with pytest.raises(RuntimeError, match="q is Float but k is Double"):
+        op(q, k.double(), v, [3, 6], 1.0)
+    with pytest.raises(RuntimeError, match="scale must be finite"):
+        op(q, k, v, [6], float("nan"))
+
+
+@fused_only
+def test_the_model_gives_the_same_losses_and_samples_with_either_backend():
+    import realiisr
+
+    torch.manual_seed(0)
+    model = realiisr.build("real_iisr_x4_tiny", **{"tokenizer.patch_nums": [1, 2, 4], "generator.patch_nums": [1, 2, 4],
+                                                   "generator.context_maps": [4, 4]})
+    lr, hr = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    from realiisr.ops._dispatch import choose_backend
+
+    assert choose_backend("scale_attention", torch.device("cpu"))[0] == "fused"
+    results = {}
+    for backend in ("eager", "auto"):
+        with use_backend(backend):
+            model.zero_grad()
+            losses = model.training_losses(lr, hr)
+            losses["total"].backward()
+            results[backend] = (losses["total"].detach(), model.generator.head.weight.grad.clone(),
+                                model.eval().sample(lr))
+            model.train()
+    for a, b in zip(results["eager"], results["auto"]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
