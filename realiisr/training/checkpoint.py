@@ -41,14 +41,15 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def save_checkpoint(out_dir: Path, step: int, model: nn.Module, state: dict[str, Any], *, keep_last: int = 3,
-                    best: bool = False) -> Path:
-    """Write ``step-<N>/`` (``model.safetensors`` + ``state.pt``), update ``latest``, prune old steps."""
+                    best: bool = False, weights: Optional[dict[str, torch.Tensor]] = None) -> Path:
+    """Write ``step-<N>/`` (``model.safetensors`` + ``state.pt``), update ``latest``, prune old steps.
+    ``weights``: a full state dict gathered beforehand (a sharded model's own ``state_dict`` holds shards)."""
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
     folder = out_dir / f"step-{step:08d}"
     folder.mkdir(exist_ok=True)
-    weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    weights = {k: v.detach().contiguous().cpu() for k, v in (weights if weights is not None else model.state_dict()).items()}
     _atomic_write(folder / "model.safetensors", lambda p: save_file(weights, str(p)))
     _atomic_write(folder / "state.pt", lambda p: torch.save(state, p))
     _atomic_write(out_dir / "latest", lambda p: p.write_text(json.dumps({"step": step, "folder": folder.name})))

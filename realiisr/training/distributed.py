@@ -1,7 +1,11 @@
-"""Data-parallel training with ``torchrun``: DDP (NCCL on GPU, gloo on CPU), rank-0 logging and saving.
+"""Data-parallel training with ``torchrun``: DDP (NCCL on GPU, gloo on CPU) or FSDP2 (``fully_shard``),
+rank-0 logging and saving.
 
 BatchNorm (in TSG's fusion) is converted to SyncBatchNorm on GPU; on CPU, where SyncBatchNorm does not
-run, each rank normalises with its own batch statistics.
+run, each rank normalises with its own batch statistics. FSDP (``strategy="fsdp"``, generator stage) shards
+every transformer block, then the rest of the model, so each rank holds 1/N of the parameters, gradients and
+optimiser state; checkpoints gather full (unsharded) weights and optimiser state, so a sharded run's
+checkpoint loads anywhere.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ class DistContext:
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
     owns_group: bool = False
+    sharded: bool = False
 
     @property
     def is_main(self) -> bool:
@@ -34,8 +39,35 @@ class DistContext:
     def enabled(self) -> bool:
         return self.world > 1
 
-    def wrap(self, module: nn.Module) -> nn.Module:
+    def shard(self, model: nn.Module) -> None:
+        """FSDP2 in place: one unit per generator block, the root for the rest; ``sample`` runs the root's
+        unshard/reshard hooks like ``forward`` (which computes the training losses)."""
+        from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
+
         if not self.enabled:
+            return
+        if self.device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        for block in getattr(model.generator, "blocks", []):
+            fully_shard(block)
+        fully_shard(model)
+        register_fsdp_forward_method(model, "sample")
+        self.sharded = True
+
+    def full_state(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+        """(model, optimiser) full state dicts on rank 0 (a collective: every rank calls it)."""
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        return get_state_dict(model, optimizer, options=options)
+
+    def load_optimizer_state(self, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+        set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))
+
+    def wrap(self, module: nn.Module) -> nn.Module:
+        if not self.enabled or self.sharded:
             return module
         if self.device.type == "cuda":
             module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
@@ -69,6 +101,13 @@ class DistContext:
     def check_consistency(self, model: nn.Module, out_dir: Path) -> Optional[float]:
         """Largest difference of any parameter from rank 0's; written to ``ddp_check.json`` by rank 0."""
         if not self.enabled:
+            return None
+        if self.sharded:  # consistent by construction; record how much of the model this rank holds
+            local = sum(p.to_local().numel() if hasattr(p, "to_local") else p.numel() for p in model.parameters())
+            if self.is_main:
+                full = sum(p.numel() for p in model.parameters())
+                (out_dir / "ddp_check.json").write_text(json.dumps(
+                    {"world_size": self.world, "strategy": "fsdp", "rank0_parameter_fraction": local / full}))
             return None
         worst = torch.zeros((), dtype=torch.float64, device=self.device)
         for param in model.parameters():

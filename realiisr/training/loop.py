@@ -54,6 +54,7 @@ class TrainConfig:
     device: str = "auto"
     dead_code_every: int = 100  # tokenizer stage: restart codes unused over this many steps
     val_samples: int = 8
+    strategy: str = "ddp"  # with torchrun: "ddp", or "fsdp" (FSDP2 fully_shard; generator stage) for big models
     val_images: int = 4  # validation samples drawn into val_images/step-N.png (and TensorBoard)
     tensorboard: bool = True  # TensorBoard events beside the CSV files when tensorboard is installed
     extra: dict[str, Any] = field(default_factory=dict)
@@ -122,7 +123,7 @@ class _StageStep(nn.Module):
             recon, vq_loss, counts = self.model.tokenizer.training_forward(target, self.model.codebook, lr)
             rec = F.mse_loss(recon.float(), target) + F.l1_loss(recon.float(), target)
             return {"total": rec + vq_loss, "recon": rec, "vq": vq_loss, "_counts": counts}
-        return self.model.training_losses(lr, hr, labels)
+        return self.model(lr, hr, labels)  # forward, so a sharded model's hooks gather its parameters
 
 
 def _autocast(config: TrainConfig, device: torch.device):
@@ -187,7 +188,7 @@ def validate(model: RealIISR, data: Dataset, config: TrainConfig, device: torch.
         metrics = {"val_psnr": float(psnr(recon, hr01).mean()), "val_psnr_bicubic": float(psnr(lr01, hr01).mean())}
         out = recon
     else:
-        losses = model.training_losses(lr, hr, labels)
+        losses = model(lr, hr, labels)  # forward: the training losses (through a sharded model's hooks)
         sr = model.sample(lr, labels)
         metrics = {f"val_{k}": float(v) for k, v in losses.items() if v.dim() == 0}
         metrics.update({
@@ -218,17 +219,30 @@ def train(
     torch.manual_seed(config.seed)
     model.to(device).train()
     flags = {name: p.requires_grad for name, p in model.named_parameters()}
+    if config.strategy not in ("ddp", "fsdp"):
+        raise ValueError(f"strategy must be 'ddp' or 'fsdp', got {config.strategy!r}")
+    if config.strategy == "fsdp" and config.stage != "generator":
+        raise ValueError("strategy='fsdp' shards the generator stage; train the tokenizer with 'ddp'")
     params = _prepare_stage(model, config.stage)
+    folder = latest_checkpoint(out_dir) if resume else None
+    state = load_checkpoint(folder, model) if folder is not None else None  # full weights, before sharding
+    if config.strategy == "fsdp":
+        ctx.shard(model)
+        params = [p for p in model.parameters() if p.requires_grad]
     optimizer = build_optimizer(model, config.lr, config.weight_decay, config.betas)
     warmup = int(config.warmup_fraction * config.steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, config.steps, warmup, config.flat_fraction)
     )
     start, best = 0, None
-    folder = latest_checkpoint(out_dir) if resume else None
-    if folder is not None:
-        state = load_checkpoint(folder, model)
-        optimizer.load_state_dict(state["optimizer"])
+    if state is not None:
+        saved_strategy = "fsdp" if state.get("sharded") else "ddp"
+        if saved_strategy != ("fsdp" if ctx.sharded else "ddp"):
+            raise ValueError(f"checkpoint {str(folder)!r} was written by a {saved_strategy} run; resume it the same way")
+        if ctx.sharded:
+            ctx.load_optimizer_state(model, optimizer, state["optimizer"])
+        else:
+            optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
         start, best = int(state["step"]), state.get("best")
@@ -243,7 +257,7 @@ def train(
     dead = _DeadCodes(model.codebook.vocab_size, device) if config.stage == "tokenizer" else None
     restart_rng = torch.Generator().manual_seed(config.seed + 1)
     out_dir.mkdir(parents=True, exist_ok=True)
-    logs = RunLogs(out_dir, tensorboard=config.tensorboard)
+    logs = RunLogs(out_dir, tensorboard=config.tensorboard and ctx.is_main)
     last: dict[str, float] = {}
     bar = None
     if progress:
@@ -268,6 +282,8 @@ def train(
                         terms[key] = terms.get(key, 0.0) + float(value.detach()) / config.accumulation
             terms = ctx.mean(terms)
             grad_norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+            if hasattr(grad_norm, "full_tensor"):  # a DTensor under FSDP
+                grad_norm = grad_norm.full_tensor()
             optimizer.step()
             scheduler.step()
             done = step + 1
@@ -284,23 +300,26 @@ def train(
                            "steps_per_s": rate, "samples_per_s": rate * config.batch_size * config.accumulation * ctx.world,
                            **terms}
                 tick = now
-            if not ctx.is_main:
-                continue
             if val_data is not None and (done % config.val_every == 0 or done == config.steps):
                 panels: dict[str, torch.Tensor] = {}
-                metrics = {"step": done, **metrics, **validate(model, val_data, config, device, panels)}
-                if config.val_images > 0:
+                if ctx.is_main or ctx.sharded:  # a sharded model validates on every rank (collectives)
+                    val_metrics = validate(model, val_data, config, device, panels)
+                    metrics = {"step": done, **metrics, **val_metrics}
+                if ctx.is_main and config.val_images > 0:
                     logs.images(done, panels)
-            if metrics:
+            if metrics and ctx.is_main:
                 logs.write("validation" if any(k.startswith("val_") for k in metrics) else "train", metrics)
                 last = metrics
             if done % config.save_every == 0 or done == config.steps:
+                weights, optim_state = ctx.full_state(model, optimizer) if ctx.sharded else (None, optimizer.state_dict())
+                if not ctx.is_main:
+                    continue
                 score = last.get("val_psnr")
                 is_best = score is not None and (best is None or score > best)
                 best = score if is_best else best
-                state = {"step": done, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                         "rng": rng_state(), "config": config.to_dict(), "best": best}
-                save_checkpoint(out_dir, done, model, state, keep_last=config.keep_last, best=is_best)
+                state = {"step": done, "optimizer": optim_state, "scheduler": scheduler.state_dict(),
+                         "rng": rng_state(), "config": config.to_dict(), "best": best, "sharded": ctx.sharded}
+                save_checkpoint(out_dir, done, model, state, keep_last=config.keep_last, best=is_best, weights=weights)
         ctx.check_consistency(model, out_dir)
     finally:
         ctx.close()

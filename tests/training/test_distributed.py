@@ -18,9 +18,10 @@ MICRO = ["tokenizer.patch_nums=[1,2,4]", "generator.patch_nums=[1,2,4]", "genera
 EDGE_ONLY = ['guidance={"type": "edge_only", "width": 128, "stem_widths": [16, 32, 64, 128], "num_heads": 2}']
 
 
-def _run(out, nproc, batch):
-    base = ["-m", "realiisr", "train", "--data", "synthetic:8", "--out", str(out), "--steps", "3", "--no-progress",
-            f"batch_size={batch}", "lr=0.001", "val_every=100", "save_every=3", "warmup_fraction=0", *MICRO, *EDGE_ONLY]
+def _run(out, nproc, batch, extra=(), steps=3):
+    base = ["-m", "realiisr", "train", "--data", "synthetic:8", "--out", str(out), "--steps", str(steps), "--no-progress",
+            f"batch_size={batch}", "lr=0.001", "val_every=100", "save_every=3", "warmup_fraction=0", *MICRO, *EDGE_ONLY,
+            *extra]
     if nproc > 1:
         command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
                    "--master-port", "29571", *base]
@@ -42,3 +43,18 @@ def test_two_process_gloo_training_equals_one_process(tmp_path):
     one = _run(tmp_path / "single", 1, batch=4)
     worst = max(float((two[k].double() - one[k].double()).abs().max()) for k in one)
     assert worst < 1e-5, worst
+
+
+@pytest.mark.slow
+def test_two_process_fsdp_training_equals_one_process_and_resumes(tmp_path):
+    """FSDP2 on gloo: the gathered checkpoint equals a one-process run, and a sharded run resumes."""
+    pytest.importorskip("realiisr_example_plugin", reason="the check uses the example plugin's guidance")
+    two = _run(tmp_path / "fsdp", 2, batch=2, extra=["strategy=fsdp"])
+    check = json.loads((tmp_path / "fsdp" / "ddp_check.json").read_text())
+    assert check["strategy"] == "fsdp" and 0.45 < check["rank0_parameter_fraction"] < 0.55  # each rank holds half
+    one = _run(tmp_path / "single", 1, batch=4)
+    assert set(two) == set(one)
+    worst = max(float((two[k].double() - one[k].double()).abs().max()) for k in one)
+    assert worst < 1e-5, worst
+    resumed = _run(tmp_path / "fsdp", 2, batch=2, extra=["strategy=fsdp", "--resume"], steps=4)
+    assert latest_checkpoint(tmp_path / "fsdp").name == "step-00000004" and set(resumed) == set(one)
