@@ -79,7 +79,7 @@ def test_build_with_installed_plugin_component_swapped_in(tiny_recipe):
 
 def test_real_model_with_plugin_guidance_trains_and_samples():
     pytest.importorskip("realiisr_example_plugin", reason="pip install -e plugins/realiisr-example-plugin")
-    swap = {"type": "edge_only", "width": 128, "stem_widths": [16, 32, 64, 128], "num_heads": 2}
+    swap = {"type": "edge_only", "width": 128, "stem_widths": [16, 32, 64, 128, 128], "num_heads": 2}
     model = realiisr.build("real_iisr_x4_tiny", guidance=swap)
     lr = torch.rand(1, 3, 128, 128) * 2 - 1
     out = model.training_losses(lr, lr)

@@ -109,7 +109,13 @@ class _Pickled:
 @pytest.fixture
 def tiny():
     torch.manual_seed(0)
-    return realiisr.build("real_iisr_x4_tiny", **{"tokenizer.zero_init_output": False})  # a decoder with an output
+    return realiisr.build("real_iisr_x4_tiny")
+
+
+@pytest.fixture
+def detail():
+    torch.manual_seed(0)
+    return realiisr.build("real_iisr_x4_tiny_detail", **{"tokenizer.zero_init_output": False})  # a decoder with an output
 
 
 def _images(batch=2, size=128, seed=0):
@@ -209,43 +215,49 @@ def test_unknown_option_value_names_the_option():
         realiisr.build("real_iisr_x4_tiny", **{"options.output_base": "hr"})
 
 
-def test_lr_output_base_codes_the_detail_and_adds_it_to_the_lr(tiny):
+def test_lr_output_base_codes_the_detail_and_adds_it_to_the_lr(detail):
     lr, hr = _images()
-    assert tiny.options["output_base"] == "lr"
-    assert torch.allclose(tiny.compose(tiny.tokenizer_target(lr, hr), lr), hr, atol=1e-6)
+    assert detail.options["output_base"] == "lr"
+    assert torch.allclose(detail.compose(detail.tokenizer_target(lr, hr), lr), hr, atol=1e-6)
     with torch.no_grad():  # a decoder that outputs no detail: the output is the LR input itself
-        tiny.tokenizer.decoder.conv_out.weight.zero_()
-        tiny.tokenizer.decoder.conv_out.bias.zero_()
-    tiny.eval()
-    assert torch.allclose(tiny.sample(lr), (lr + 1) / 2, atol=1e-6)
-    assert torch.allclose(tiny.training_losses(lr, hr)["sr"], (lr + 1) / 2, atol=1e-6)
-    reference = realiisr.build("real_iisr_x4_tiny", **{"options.output_base": "none"})
+        detail.tokenizer.decoder.conv_out.weight.zero_()
+        detail.tokenizer.decoder.conv_out.bias.zero_()
+    detail.eval()
+    assert torch.allclose(detail.sample(lr), (lr + 1) / 2, atol=1e-6)
+    assert torch.allclose(detail.training_losses(lr, hr)["sr"], (lr + 1) / 2, atol=1e-6)
+    reference = realiisr.build("real_iisr_x4_tiny")
     assert torch.equal(reference.tokenizer_target(lr, hr), hr)
 
 
-def test_soft_inference_decodes_the_posterior_mean(tiny):
-    tiny.eval()
+def test_soft_inference_decodes_the_posterior_mean(detail):
+    detail.eval()
     lr, _ = _images(1)
-    tiny.options["infer_decode"] = "indices"
-    by_indices = tiny.sample(lr)
-    tiny.options["infer_decode"] = "soft"
-    assert (tiny.sample(lr) - by_indices).abs().max() > 0.2  # an untrained head is far from one-hot
+    detail.options["infer_decode"] = "indices"
+    by_indices = detail.sample(lr)
+    detail.options["infer_decode"] = "soft"
+    assert (detail.sample(lr) - by_indices).abs().max() > 0.2  # an untrained head is far from one-hot
     with torch.no_grad():  # near one-hot distributions: the mean is the argmax code
-        tiny.generator.head.weight.mul_(1e4)
-        tiny.generator.head.bias.mul_(1e4)
-    tiny.options["infer_decode"] = "indices"
-    by_indices = tiny.sample(lr)
-    tiny.options["infer_decode"] = "soft"
-    assert torch.allclose(tiny.sample(lr), by_indices, atol=0.05)  # (a near tie may still mix two codes)
+        detail.generator.head.weight.mul_(1e4)
+        detail.generator.head.bias.mul_(1e4)
+    detail.options["infer_decode"] = "indices"
+    by_indices = detail.sample(lr)
+    detail.options["infer_decode"] = "soft"
+    assert torch.allclose(detail.sample(lr), by_indices, atol=0.05)  # (a near tie may still mix two codes)
 
 
-def test_lr_conditioned_decoder_needs_and_uses_the_lr(tiny):
+def test_lr_conditioned_decoder_needs_and_uses_the_lr(detail):
     lr, hr = _images(1)
-    tokens = tiny.tokenizer.tokenize(tiny.tokenizer_target(lr, hr), tiny.codebook).indices
+    tokens = detail.tokenizer.tokenize(detail.tokenizer_target(lr, hr), detail.codebook).indices
     with pytest.raises(ValueError, match="lr_condition='unshuffle' decodes with the LR image"):
-        tiny.tokenizer.decode_indices(tokens, tiny.codebook)
-    a = tiny.tokenizer.decode_indices(tokens, tiny.codebook, lr=lr)
-    b = tiny.tokenizer.decode_indices(tokens, tiny.codebook, lr=-lr)
+        detail.tokenizer.decode_indices(tokens, detail.codebook)
+    a = detail.tokenizer.decode_indices(tokens, detail.codebook, lr=lr)
+    b = detail.tokenizer.decode_indices(tokens, detail.codebook, lr=-lr)
     assert a.shape == (1, 3, 128, 128) and (a - b).abs().max() > 1e-3
     with pytest.raises(ValueError, match="lr_condition must be"):
-        realiisr.build("real_iisr_x4_tiny", **{"tokenizer.lr_condition": "concat"})
+        realiisr.build("real_iisr_x4_tiny_detail", **{"tokenizer.lr_condition": "concat"})
+
+
+def test_zero_initialised_detail_decoder_starts_as_the_lr():
+    model = realiisr.build("real_iisr_x4_tiny_detail").eval()
+    lr, _ = _images(1)
+    assert torch.equal(model.sample(lr), (lr + 1) / 2)

@@ -114,7 +114,7 @@ def test_the_model_gives_the_same_losses_and_samples_with_either_backend():
     torch.manual_seed(0)
     model = realiisr.build("real_iisr_x4_tiny", **{"tokenizer.patch_nums": [1, 2, 4], "generator.patch_nums": [1, 2, 4],
                                                    "generator.context_maps": [4, 4]})
-    lr, hr = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    lr, hr = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
     from realiisr.ops._dispatch import choose_backend
 
     assert choose_backend("scale_attention", torch.device("cpu"))[0] == "fused"

@@ -15,7 +15,7 @@ MICRO = ["tokenizer.patch_nums=[1,2,4]", "generator.patch_nums=[1,2,4]", "genera
          "generator.depth=1"]
 # BatchNorm in TSG's fusion normalises per rank on CPU (SyncBatchNorm needs a GPU), so the equivalence
 # check swaps in guidance without BatchNorm: the example plugin's edge-only guidance.
-EDGE_ONLY = ['guidance={"type": "edge_only", "width": 128, "stem_widths": [16, 32, 64, 128], "num_heads": 2}']
+EDGE_ONLY = ['guidance={"type": "edge_only", "width": 128, "stem_widths": [16, 32, 64, 128, 128], "num_heads": 2}']
 
 
 def _run(out, nproc, batch, extra=(), steps=3):
