@@ -1,4 +1,5 @@
-"""Seconds per 256×192 LR frame (→ 1024×768) for the tiny recipe, random weights; tiles/s in extra_info."""
+"""Seconds per 256×192 LR frame (→ 1024×768) for the tiny recipe, random weights, float32 and bfloat16
+autocast; tiles/s in extra_info."""
 from __future__ import annotations
 
 import pytest
@@ -9,15 +10,16 @@ from realiisr.inference import Upscaler
 from realiisr.inference.upscale import tile_starts
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 @pytest.mark.parametrize("overlap", [8, 4])
-def test_upscale_frame(benchmark, overlap):
+def test_upscale_frame(benchmark, overlap, dtype):
     torch.manual_seed(0)
     model = realiisr.build("real_iisr_x4_tiny").eval()
     frame = torch.rand(1, 192, 256)
-    upscaler = Upscaler(model, overlap=overlap, batch_size=16)
+    upscaler = Upscaler(model, overlap=overlap, batch_size=16, dtype=dtype)
     tiles = len(tile_starts(192, upscaler.lr_tile, overlap)) * len(tile_starts(256, upscaler.lr_tile, overlap))
     benchmark.group = "upscale|real_iisr_x4_tiny|256x192->1024x768|cpu"
-    benchmark.extra_info.update({"tiles": tiles, "overlap": overlap, "threads": torch.get_num_threads()})
+    benchmark.extra_info.update({"tiles": tiles, "overlap": overlap, "dtype": dtype, "threads": torch.get_num_threads()})
     result = benchmark.pedantic(lambda: upscaler(frame), rounds=3, warmup_rounds=1, iterations=1)
     assert result.shape == (1, 768, 1024)
     benchmark.extra_info["tiles_per_s"] = tiles / benchmark.stats.stats.median

@@ -25,6 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--recipe", default="real_iisr_x4_tiny")
     parser.add_argument("--weights", type=Path, help="safetensors weights (default: the recipe's shipped weights)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                        help="compute precision of the model (autocast); bfloat16 is ~2x faster on CPUs with AVX512-BF16")
     parser.add_argument("--overlap", type=int, default=8, help="tile overlap in LR pixels")
     parser.add_argument("--batch-size", type=int, default=8, help="tiles per forward pass")
     parser.add_argument("--seed", type=int, default=None, help="seed for top-k/top-p sampling")
@@ -79,7 +81,7 @@ def _run(args: argparse.Namespace) -> int:
                 frame = (frame - low) / max(high - low, 1e-12)
             upscaler = Upscaler(model, overlap=args.overlap, batch_size=args.batch_size, cfg=args.cfg,
                                 top_k=args.top_k, top_p=args.top_p, seed=args.seed, eight_bit=bits == 8,
-                                color_fix=args.color_fix)
+                                color_fix=args.color_fix, dtype=args.dtype)
             result = upscaler(frame) * (high - low) + low
             write_frame(args.out / path.name, result, bits)
         except (ValueError, OSError, RuntimeError) as exc:

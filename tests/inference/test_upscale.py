@@ -134,3 +134,19 @@ def test_model_upscale_resizes_16_bit_input_without_8_bit_quantisation(tiny, mon
     tiny.upscale(np.full((16, 16), 40000, np.uint16))
     tiny.upscale(np.full((16, 16), 200, np.uint8))
     assert flags == [False, True]
+
+
+def test_dtype_runs_the_model_under_autocast(tiny, monkeypatch):
+    seen = []
+
+    def identity(self, lr, **kw):
+        seen.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)
+        return (lr + 1) / 2
+
+    monkeypatch.setattr(type(tiny), "sample", identity)
+    frame = torch.rand(1, 40, 48, generator=torch.Generator().manual_seed(1))
+    full = Upscaler(tiny, overlap=4, color_fix="none")(frame)
+    half = Upscaler(tiny, overlap=4, color_fix="none", dtype="bfloat16")(frame)
+    assert set(seen) == {None, torch.bfloat16} and torch.equal(half, full)  # blending stays float64 either way
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        Upscaler(tiny, dtype="int8")(frame)
