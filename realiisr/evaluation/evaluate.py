@@ -28,8 +28,9 @@ _LOG = logging.getLogger(__name__)
 OFFLINE_METRICS = ("psnr", "ssim")
 
 
-def load_metrics(names: Sequence[str], device: str = "cpu") -> tuple[dict[str, Callable], dict[str, str]]:
-    """``(metrics, unavailable)``: pyiqa metrics that loaded, and for the others the reason."""
+def load_metrics(names: Sequence[str], device: str = "cpu", as_loss: bool = False) -> tuple[dict[str, Callable], dict[str, str]]:
+    """``(metrics, unavailable)``: pyiqa metrics that loaded, and for the others the reason.
+    ``as_loss``: differentiable metrics for training (pyiqa's ``as_loss=True``)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     loaded: dict[str, Callable] = {}
     unavailable: dict[str, str] = {}
@@ -39,7 +40,7 @@ def load_metrics(names: Sequence[str], device: str = "cpu") -> tuple[dict[str, C
         return {}, {name: f"pyiqa is not installed ({exc}); pip install 'realiisr[metrics]'" for name in names}
     for name in names:
         try:
-            loaded[name] = pyiqa.create_metric(name, device=device)
+            loaded[name] = pyiqa.create_metric(name, device=device, as_loss=as_loss)
         except Exception as exc:  # missing weights fail inside create_metric
             home = os.environ.get("TORCH_HOME", "~/.cache/torch")
             unavailable[name] = (f"weights not available locally ({type(exc).__name__}: {str(exc)[:160]}); "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -44,14 +45,24 @@ class RunLogs:
                 self.board = SummaryWriter(str(out_dir / "tensorboard"))
 
     def write(self, name: str, row: Mapping[str, float]) -> None:
+        path = self.out_dir / f"{name}.csv"
+        if name in self.files and not set(row) <= set(self.files[name][1].fieldnames):
+            self.files.pop(name)[0].close()  # a new column (e.g. a term that starts later): widen the header
         if name not in self.files:
-            path = self.out_dir / f"{name}.csv"
-            fresh = not path.exists() or path.stat().st_size == 0
-            handle = open(path, "a", newline="")
-            writer = csv.DictWriter(handle, fieldnames=sorted(row), extrasaction="ignore", restval="")
-            if fresh:
+            rows, fields = [], set(row)
+            if path.exists() and path.stat().st_size > 0:
+                with open(path, newline="") as handle:
+                    reader = csv.DictReader(handle)
+                    rows, fields = list(reader), fields | set(reader.fieldnames or [])
+            tmp = path.with_name(f".{path.name}.tmp")
+            with open(tmp, "w", newline="") as handle:  # the old file stays whole until the rename
+                writer = csv.DictWriter(handle, fieldnames=sorted(fields), extrasaction="ignore", restval="")
                 writer.writeheader()
-            self.files[name] = (handle, writer)
+                writer.writerows(rows)
+            os.replace(tmp, path)
+            handle = open(path, "a", newline="")
+            self.files[name] = (handle, csv.DictWriter(handle, fieldnames=sorted(fields), extrasaction="ignore",
+                                                       restval=""))
         handle, writer = self.files[name]
         writer.writerow(row)
         handle.flush()

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from realiisr.core.model import RealIISR
 from realiisr.evaluation.metrics import psnr, thermal_order_accuracy
 from realiisr.training import distributed
+from realiisr.training.adversarial import Adversary, optional_terms
 from realiisr.training.logs import RunLogs
 from realiisr.training.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from realiisr.training.optim import build_optimizer, lr_factor
@@ -54,6 +55,9 @@ class TrainConfig:
     device: str = "auto"
     dead_code_every: int = 100  # tokenizer stage: restart codes unused over this many steps
     val_samples: int = 8
+    adversarial_weight: float = 0.0  # tokenizer stage: PatchGAN hinge term on the reconstruction
+    adversarial_start: int = 0  # the step from which the discriminator trains and its term applies
+    perceptual_weight: float = 0.0  # tokenizer stage: LPIPS through pyiqa (its weights must exist locally)
     strategy: str = "ddp"  # with torchrun: "ddp", or "fsdp" (FSDP2 fully_shard; generator stage) for big models
     val_images: int = 4  # validation samples drawn into val_images/step-N.png (and TensorBoard)
     tensorboard: bool = True  # TensorBoard events beside the CSV files when tensorboard is installed
@@ -113,16 +117,32 @@ def _prepare_stage(model: RealIISR, stage: str) -> list[torch.nn.Parameter]:
 class _StageStep(nn.Module):
     """One stage's loss as a module's forward, so DistributedDataParallel can wrap it."""
 
-    def __init__(self, model: RealIISR, stage: str) -> None:
+    def __init__(self, model: RealIISR, stage: str, config: Optional["TrainConfig"] = None) -> None:
         super().__init__()
         self.model, self.stage = model, stage
+        self.config = config
+        self.adversary: Optional[Adversary] = None
+        self.perceptual = None
+        self.adversarial_on = False
 
     def forward(self, lr: torch.Tensor, hr: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.stage == "tokenizer":
             target = self.model.tokenizer_target(lr, hr)
             recon, vq_loss, counts = self.model.tokenizer.training_forward(target, self.model.codebook, lr)
             rec = F.mse_loss(recon.float(), target) + F.l1_loss(recon.float(), target)
-            return {"total": rec + vq_loss, "recon": rec, "vq": vq_loss, "_counts": counts}
+            out = {"recon": rec, "vq": vq_loss, "_counts": counts}
+            total = rec + vq_loss
+            if self.perceptual is not None or self.adversarial_on:
+                image = self.model.compose(recon.float(), lr).clamp(-1, 1)
+                if self.perceptual is not None:
+                    out["perceptual"] = self.perceptual((image + 1) / 2, (hr + 1) / 2)
+                    total = total + self.config.perceptual_weight * out["perceptual"]
+                if self.adversarial_on:
+                    out["adv_g"] = self.adversary.generator_loss(image)
+                    total = total + self.config.adversarial_weight * out["adv_g"]
+                    out["_fake"] = image
+            out["total"] = total
+            return out
         return self.model(lr, hr, labels)  # forward, so a sharded model's hooks gather its parameters
 
 
@@ -221,6 +241,8 @@ def train(
     flags = {name: p.requires_grad for name, p in model.named_parameters()}
     if config.strategy not in ("ddp", "fsdp"):
         raise ValueError(f"strategy must be 'ddp' or 'fsdp', got {config.strategy!r}")
+    if config.stage != "tokenizer" and (config.adversarial_weight > 0 or config.perceptual_weight > 0):
+        raise ValueError("adversarial_weight and perceptual_weight are tokenizer-stage terms")
     if config.strategy == "fsdp" and config.stage != "generator":
         raise ValueError("strategy='fsdp' shards the generator stage; train the tokenizer with 'ddp'")
     params = _prepare_stage(model, config.stage)
@@ -251,7 +273,11 @@ def train(
         return {}
     planner = PlannedBatches(len(train_data), config.batch_size * config.accumulation * ctx.world, config.seed, start,
                              config.steps, ctx.rank, ctx.world)
-    runner = ctx.wrap(_StageStep(model, config.stage))
+    stage_step = _StageStep(model, config.stage, config)
+    runner = ctx.wrap(stage_step)
+    stage_step.adversary, stage_step.perceptual = optional_terms(config, device, ctx.wrap)
+    if stage_step.adversary is not None and state is not None and "adversary" in state:
+        stage_step.adversary.load_state_dict(state["adversary"])
     loader = DataLoader(train_data, batch_sampler=planner, num_workers=config.num_workers, collate_fn=collate_samples,
                         pin_memory=device.type == "cuda")
     dead = _DeadCodes(model.codebook.vocab_size, device) if config.stage == "tokenizer" else None
@@ -270,13 +296,17 @@ def train(
             lr, hr, labels = batch["lr"].to(device), batch["hr"].to(device), batch["label"].to(device)
             optimizer.zero_grad(set_to_none=True)
             terms: dict[str, float] = {}
+            stage_step.adversarial_on = stage_step.adversary is not None and step >= config.adversarial_start
             for chunk in range(config.accumulation):
                 part = slice(chunk * config.batch_size, (chunk + 1) * config.batch_size)
                 with _autocast(config, device):
                     out = runner(lr[part], hr[part], labels[part])
                 if dead is not None:
                     dead.counts += out.pop("_counts")
+                fake = out.pop("_fake", None)
                 (out["total"] / config.accumulation).backward()
+                if fake is not None:  # after the backward, which still needs the discriminator as it was
+                    out["adv_d"] = torch.tensor(stage_step.adversary.step(hr[part], fake))
                 for key, value in out.items():
                     if torch.is_tensor(value) and value.dim() == 0:
                         terms[key] = terms.get(key, 0.0) + float(value.detach()) / config.accumulation
@@ -319,6 +349,8 @@ def train(
                 best = score if is_best else best
                 state = {"step": done, "optimizer": optim_state, "scheduler": scheduler.state_dict(),
                          "rng": rng_state(), "config": config.to_dict(), "best": best, "sharded": ctx.sharded}
+                if stage_step.adversary is not None:
+                    state["adversary"] = stage_step.adversary.state_dict()
                 save_checkpoint(out_dir, done, model, state, keep_last=config.keep_last, best=is_best, weights=weights)
         ctx.check_consistency(model, out_dir)
     finally:

@@ -154,3 +154,28 @@ def test_image_grid_puts_samples_in_rows_and_panels_in_columns():
     assert grid.shape == (9, 11) and float(grid[:4, :5].max()) == 0 and float(grid[5:, 6:].min()) == 1
     with pytest.raises(ValueError, match="panel 'b'"):
         image_grid({"a": a, "b": torch.ones(1, 1, 4, 5)})
+
+
+def test_tokenizer_adversarial_term_trains_a_discriminator_and_resumes(tmp_path):
+    model = micro_model()
+    config = TrainConfig(stage="tokenizer", steps=4, batch_size=2, lr=1e-3, log_every=1, val_every=1000,
+                         save_every=2, adversarial_weight=0.1, adversarial_start=2)
+    train(model, frames(), config, tmp_path, progress=False)
+    rows = _rows(tmp_path / "train.csv")
+    assert [r["adv_g"] != "" for r in rows] == [False, False, True, True]  # from adversarial_start on
+    assert all(float(r["adv_d"]) > 0 for r in rows[2:])
+    state = load_checkpoint(latest_checkpoint(tmp_path), micro_model())
+    assert set(state["adversary"]) == {"model", "optimizer"} and state["adversary"]["optimizer"]["state"]
+    config.steps = 6
+    train(micro_model(), frames(), config, tmp_path, resume=True, progress=False)  # continues with its discriminator
+    assert latest_checkpoint(tmp_path).name == "step-00000006"
+
+
+def test_optional_terms_are_tokenizer_only_and_perceptual_needs_local_weights(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="tokenizer-stage terms"):
+        train(micro_model(), frames(), TrainConfig(stage="generator", steps=1, adversarial_weight=0.1), tmp_path)
+    import realiisr.evaluation.evaluate as evaluate
+
+    monkeypatch.setattr(evaluate, "load_metrics", lambda names, **kw: ({}, {"lpips": "weights not available locally"}))
+    with pytest.raises(RuntimeError, match="perceptual_weight > 0 needs LPIPS: weights not available locally"):
+        train(micro_model(), frames(), TrainConfig(stage="tokenizer", steps=1, perceptual_weight=0.5), tmp_path)
