@@ -36,8 +36,11 @@ class PatchDiscriminator(nn.Module):
 class Adversary:
     """The discriminator, its optimiser and the hinge losses, for images in [-1, 1]."""
 
-    def __init__(self, lr: float, device: torch.device, wrap: Callable[[nn.Module], nn.Module] = lambda m: m) -> None:
-        self.discriminator = PatchDiscriminator().to(device)
+    def __init__(self, lr: float, device: torch.device, wrap: Callable[[nn.Module], nn.Module] = lambda m: m,
+                 seed: int = 0) -> None:
+        with torch.random.fork_rng(devices=[]):  # its own initial weights leave the run's RNG stream alone
+            torch.manual_seed(seed)
+            self.discriminator = PatchDiscriminator().to(device)
         self.runner = wrap(self.discriminator)
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=(0.5, 0.9))
 
@@ -80,6 +83,6 @@ def perceptual_loss(device: torch.device) -> Callable[[Tensor, Tensor], Tensor]:
 def optional_terms(config: Any, device: torch.device, wrap: Callable[[nn.Module], nn.Module]) -> tuple[
         Optional[Adversary], Optional[Callable[[Tensor, Tensor], Tensor]]]:
     """(adversary, perceptual loss) as the tokenizer-stage config asks (None where its weight is 0)."""
-    adversary = Adversary(config.lr, device, wrap) if config.adversarial_weight > 0 else None
+    adversary = Adversary(config.lr, device, wrap, seed=config.seed + 2) if config.adversarial_weight > 0 else None
     perceptual = perceptual_loss(device) if config.perceptual_weight > 0 else None
     return adversary, perceptual
