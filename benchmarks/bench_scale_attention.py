@@ -1,10 +1,12 @@
-"""Multi-scale attention: eager (masked SDPA) vs fused (level by level), at the tiny recipe's training shape
-(B=8, H=2, D=64, 16² context + 8 scales up to 16², L=763) and the full recipe's (B=2, H=24, D=64, 32² context
-+ 10 scales up to 32², L=3264), forward and forward+backward."""
+"""Multi-scale attention: the package's eager reference (SDPA with a boolean block mask), the reference
+implementation's dense additive mask, and the fused level-by-level op, at the full model's training
+sequence (2049 context + 2239 tokens, 24 heads × 64, B=1; forward and forward+backward), one KV-cache step of
+the last scale (1024 queries against 4288 keys, no mask) and the tiny recipe's training shape."""
 from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from realiisr.ops import extension_state, scale_attention, use_backend
 from realiisr.ops.reference import scale_attention_reference
@@ -13,24 +15,32 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def _level_ends(context: int, patch_nums: list[int]) -> list[int]:
-    ends, total = [], context + 1  # the context tokens and the class token form level 0
-    ends.append(total)
+    """Level 0 is the context and the class token; then one level per scale after the first."""
+    ends = [context + 1]
     for pn in patch_nums[1:]:
-        total += pn * pn
-        ends.append(total)
+        ends.append(ends[-1] + pn * pn)
     return ends
 
 
+FULL = _level_ends(2048, [1, 2, 3, 4, 6, 9, 13, 18, 24, 32])  # ends at 4288
+# name: (batch, heads, head dim, level ends, queries); queries < keys is a KV-cache step (one level, no mask)
 SHAPES = {
-    "tiny": (8, 2, 64, _level_ends(256, [1, 2, 3, 4, 6, 8, 11, 16])),
-    "full": (2, 24, 64, _level_ends(1024, [1, 2, 3, 4, 6, 9, 13, 18, 24, 32])),
+    "full_train": (1, 24, 64, FULL, FULL[-1]),
+    "full_kv_step": (1, 24, 64, FULL, 1024),
+    "tiny_train": (8, 2, 64, _level_ends(128, [1, 2, 3, 4, 6, 8]), None),  # two 8×8 context maps
 }
+
+
+def _additive_mask(ends: list[int], device: str) -> torch.Tensor:
+    """The reference's dense float mask: 0 where a query may look, -inf elsewhere."""
+    level = torch.bucketize(torch.arange(ends[-1], device=device), torch.tensor(ends, device=device), right=True)
+    return torch.where(level[None, :] <= level[:, None], 0.0, float("-inf"))
 
 
 @pytest.fixture(autouse=True)
 def _threads():
     previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(2)
     yield
     torch.set_num_threads(previous)
 
@@ -38,27 +48,42 @@ def _threads():
 @pytest.mark.parametrize("mode", ["fwd", "fwd+bwd"])
 @pytest.mark.parametrize("shape", list(SHAPES))
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("impl", ["eager", "fused"])
+@pytest.mark.parametrize("impl", ["eager", "eager_additive_mask", "fused"])
 def test_scale_attention(benchmark, impl, device, shape, mode):
     if impl == "fused" and not extension_state().loaded:
         pytest.skip(f"fused ops unavailable: {extension_state().reason}")
-    batch, heads, dim, ends = SHAPES[shape]
+    batch, heads, dim, ends, queries = SHAPES[shape]
+    queries = queries or ends[-1]
+    kv_step = queries < ends[-1]
+    if kv_step and mode != "fwd":
+        pytest.skip("a KV-cache step is inference only")
     gen = torch.Generator().manual_seed(0)
     grad = mode == "fwd+bwd"
-    q, k, v = (torch.randn(batch, heads, ends[-1], dim, generator=gen).to(device).requires_grad_(grad) for _ in range(3))
-    with use_backend(impl):
-        torch.testing.assert_close(scale_attention(q, k, v, ends), scale_attention_reference(q, k, v, ends),
-                                   atol=1e-4, rtol=1e-4)
+    make = lambda n: torch.randn(batch, heads, n, dim, generator=gen).to(device).requires_grad_(grad)  # noqa: E731
+    q, k, v = make(queries), make(ends[-1]), make(ends[-1])
+    level_ends = None if kv_step else ends
+    mask = None if kv_step or impl != "eager_additive_mask" else _additive_mask(ends, device)
+
+    def run():
+        if impl == "eager_additive_mask":
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        with use_backend("fused" if impl == "fused" else "eager"):
+            return scale_attention(q, k, v, level_ends)
+
+    torch.testing.assert_close(run(), scale_attention_reference(q, k, v, level_ends), atol=1e-4, rtol=1e-4)
 
     def step():
-        with use_backend(impl):
-            out = scale_attention(q, k, v, ends)
-            if grad:
-                out.sum().backward()
+        out = run()
+        if grad:
+            out.sum().backward()
         if device == "cuda":
             torch.cuda.synchronize()
 
-    benchmark.group = f"scale_attention|{shape}|B{batch}H{heads}L{ends[-1]}D{dim}|{device}|{mode}"
-    benchmark.extra_info.update({"impl": impl})
-    rounds = 5 if shape == "full" else 10
-    benchmark.pedantic(step, rounds=rounds, warmup_rounds=1, iterations=1)
+    benchmark.group = f"attention|{shape}|B{batch}H{heads}Lq{queries}Lk{ends[-1]}D{dim}|{device}|{mode}"
+    mask_bytes = 0 if kv_step or impl == "fused" else (ends[-1] ** 2 * (4 if impl == "eager_additive_mask" else 1))
+    benchmark.extra_info.update({"impl": impl, "threads": torch.get_num_threads(), "mask_bytes": mask_bytes})
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    benchmark.pedantic(step, rounds=3 if shape.startswith("full") else 10, warmup_rounds=1, iterations=1)
+    if device == "cuda":
+        benchmark.extra_info["peak_memory_bytes"] = torch.cuda.max_memory_allocated()
