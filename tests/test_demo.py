@@ -15,3 +15,11 @@ def test_demo_falls_back_to_generated_frames(tmp_path, monkeypatch, capsys):
     assert len(list((out / "bicubic" / "generated").glob("*.png"))) == 3
     assert len(list((out / "figures" / "generated").glob("*.png"))) == 3
     assert "| generated |" in table
+
+
+def test_demo_without_weights_does_not_call_pairs_trained_on(tmp_path, samples_dir):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--samples", str(samples_dir)]) == 0
+    table = (out / "metrics.md").read_text()
+    assert "| pairs/000191_1 | real pair | bicubic |" in table and "trained on" not in table
+    assert (out / "figures" / "pairs" / "000191_1.png").is_file()

@@ -61,11 +61,14 @@ def _model():
     return None, None
 
 
-def _split(image: str, hr: Optional[torch.Tensor], holdout: set[str]) -> str:
+def _split(image: str, hr: Optional[torch.Tensor], holdout: Optional[set[str]]) -> str:
+    """What a row can say: no ground truth, generated, a real pair (no model), or held out / trained on."""
     if hr is None:
         return "no HR"
     if image.startswith("generated/"):
         return "generated"
+    if holdout is None:
+        return "real pair"
     return "held out" if image.rsplit("/", 1)[-1] in holdout else "trained on"
 
 
@@ -82,7 +85,7 @@ def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
     name, model = _model()
     if model is None:
         print("no trained weights yet: no recipe ships weights, so this run shows the bicubic baseline only")
-        holdout: set[str] = set()
+        holdout: Optional[set[str]] = None
     else:
         holdout = set(model.recipe.meta.get("training_holdout", []))
         print(f"model: {name} with its shipped weights ({model.recipe.weights.file}); "
