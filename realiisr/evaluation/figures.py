@@ -23,8 +23,8 @@ def comparison_figure(path: Path, name: str, panels: dict[str, Tensor], zoom: in
     row, col = divmod(int(smooth.argmax()), w)
     size = min(zoom, h, w)
     top, left = min(max(0, row - size // 2), h - size), min(max(0, col - size // 2), w - size)
-    fig, axes = plt.subplots(3, len(panels), figsize=(3.2 * len(panels), 9.2), squeeze=False,
-                             gridspec_kw={"height_ratios": [3, 3, 2]})
+    fig, axes = plt.subplots(3, len(panels), figsize=(3.2 * len(panels), 9.6), squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 3, 2.4]})
     for i, (label, img) in enumerate(panels.items()):
         axes[0][i].imshow(img[0].numpy(), cmap="inferno", vmin=0, vmax=1)
         axes[0][i].add_patch(matplotlib.patches.Rectangle((left, top), size, size, fill=False, color="cyan"))
@@ -43,7 +43,7 @@ def comparison_figure(path: Path, name: str, panels: dict[str, Tensor], zoom: in
     profile.set_xlabel("column")
     profile.set_ylabel("grey level")
     profile.legend()
-    fig.tight_layout(h_pad=2.5)
+    fig.tight_layout(h_pad=3.5)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)

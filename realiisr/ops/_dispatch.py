@@ -15,6 +15,9 @@ __all__ = ["choose_backend", "use_backend", "FUSED_OPS"]
 FUSED_OPS = {"toc_loss": ("cpu", "cuda"), "cac_embedding": ("cpu", "cuda"), "cac_codebook": (),
              "scale_attention": ("cpu", "cuda")}
 
+#: How a fused op is implemented where that is not a hand-written kernel (shown by ``realiisr info``).
+FUSED_HOW = {"scale_attention": "fused op: per-level mask-free SDPA"}
+
 #: (op, device type) where ``auto`` keeps the eager path although a kernel exists, and why (measured).
 PREFER_EAGER = {
     ("cac_embedding", "cpu"): "eager is faster on CPU at the model's sizes (benchmarks/bench_cac.py)",
@@ -63,7 +66,7 @@ def choose_backend(op: str, device: torch.device) -> tuple[str, str]:
     elif requested == "auto" and (op, device.type) in PREFER_EAGER:
         return "eager", PREFER_EAGER[(op, device.type)]
     else:
-        return "fused", f"fused {device.type} kernel"
+        return "fused", FUSED_HOW.get(op, f"fused {device.type} kernel")
     if requested == "fused":
         raise RuntimeError(f"{OPS_ENV}=fused but {op} cannot use a fused kernel: {reason}")
     return "eager", reason
