@@ -21,6 +21,11 @@ TORCH_LIBRARY(realiisr, m) {
   m.def(
       "cac_embedding_backward(Tensor grad, Tensor idx, Tensor codebook, Tensor U, Tensor V, Tensor h, Tensor gate) "
       "-> (Tensor, Tensor, Tensor, Tensor, Tensor)");
+  // The whole conditioned codebook [B, V, C] (same factors as cac_embedding, every id).
+  m.def("cac_codebook(Tensor codebook, Tensor U, Tensor V, Tensor h, Tensor gate) -> Tensor");
+  m.def(
+      "cac_codebook_backward(Tensor grad, Tensor codebook, Tensor U, Tensor V, Tensor h, Tensor gate) "
+      "-> (Tensor, Tensor, Tensor, Tensor, Tensor)");
   m.def(
       "toc_loss_backward(Tensor grad_map, Tensor s_pool, Tensor t_pool, int patch_size, float threshold, "
       "SymInt[] input_shape) -> Tensor");

@@ -1,4 +1,5 @@
-// CAC embedding: argument checks and the backward (ATen composite, any device).
+// CAC embedding and whole conditioned codebook: argument checks, the backwards (ATen composite, any device)
+// and the codebook's forward for devices without a kernel of their own.
 #include "ops/cac_embedding.h"
 
 #include <ATen/ATen.h>
@@ -8,11 +9,11 @@
 
 namespace realiisr {
 
-void cac_check(const at::Tensor& idx, const at::Tensor& codebook, const at::Tensor& U, const at::Tensor& V,
-               const at::Tensor& h, const at::Tensor& gate) {
-  constexpr const char* op = "realiisr::cac_embedding";
-  check_dim(idx, 2, op, "idx");
-  TORCH_CHECK(idx.scalar_type() == at::kLong, op, ": idx must be int64, got ", idx.scalar_type());
+namespace {
+
+// The factors' shapes, dtypes and devices, shared by the per-token and the whole-codebook op.
+void check_factors(const at::Tensor& codebook, const at::Tensor& U, const at::Tensor& V, const at::Tensor& h,
+                   const at::Tensor& gate, const char* op) {
   check_dim(codebook, 2, op, "codebook");
   check_dim(U, 2, op, "U");
   check_dim(V, 2, op, "V");
@@ -22,13 +23,29 @@ void cac_check(const at::Tensor& idx, const at::Tensor& codebook, const at::Tens
     check_same_dtype(codebook, *t, op, "codebook", name);
     check_same_device(codebook, *t, op, "codebook", name);
   }
-  check_same_device(codebook, idx, op, "codebook", "idx");
   const int64_t vocab = codebook.size(0), dim = codebook.size(1), rank = U.size(1);
   TORCH_CHECK(U.size(0) == vocab, op, ": U must be [V=", vocab, ", r], got ", U.sizes());
   TORCH_CHECK(V.size(0) == dim && V.size(1) == rank, op, ": V must be [C=", dim, ", r=", rank, "], got ", V.sizes());
-  TORCH_CHECK(h.size(0) == idx.size(0) && h.size(1) == rank, op, ": h must be [B=", idx.size(0), ", r=", rank,
-              "], got ", h.sizes());
+  TORCH_CHECK(h.size(1) == rank, op, ": h must be [B, r=", rank, "], got ", h.sizes());
   TORCH_CHECK(gate.numel() == 1, op, ": gate must hold one value, got shape ", gate.sizes());
+}
+
+}  // namespace
+
+void cac_codebook_check(const at::Tensor& codebook, const at::Tensor& U, const at::Tensor& V, const at::Tensor& h,
+                        const at::Tensor& gate) {
+  check_factors(codebook, U, V, h, gate, "realiisr::cac_codebook");
+}
+
+void cac_check(const at::Tensor& idx, const at::Tensor& codebook, const at::Tensor& U, const at::Tensor& V,
+               const at::Tensor& h, const at::Tensor& gate) {
+  constexpr const char* op = "realiisr::cac_embedding";
+  check_dim(idx, 2, op, "idx");
+  TORCH_CHECK(idx.scalar_type() == at::kLong, op, ": idx must be int64, got ", idx.scalar_type());
+  check_factors(codebook, U, V, h, gate, op);
+  check_same_device(codebook, idx, op, "codebook", "idx");
+  TORCH_CHECK(h.size(0) == idx.size(0), op, ": h must be [B=", idx.size(0), ", r], got ", h.sizes());
+  const int64_t vocab = codebook.size(0);
   if (idx.numel() > 0) {
     auto [lo, hi] = at::aminmax(idx);
     const int64_t min_id = lo.item<int64_t>(), max_id = hi.item<int64_t>();
@@ -61,10 +78,37 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> cac_embed
   return {dE, dU, dV, dh, da};
 }
 
+// out[b] = E + g (U * h[b]) V^T, as dense ATen ops (the CPU has a one-pass kernel).
+at::Tensor cac_codebook_composite(const at::Tensor& codebook, const at::Tensor& U, const at::Tensor& V,
+                                  const at::Tensor& h, const at::Tensor& gate) {
+  cac_codebook_check(codebook, U, V, h, gate);
+  return codebook.unsqueeze(0) + at::tanh(gate.reshape({})) * at::matmul(U.unsqueeze(0) * h.unsqueeze(1), V.t());
+}
+
+// With G = grad [B, V, C], UH[b] = U * h[b] [B, V, r], T = G V [B, V, r]:
+//   dE = sum_b G, dU = g sum_b T * h[b], dh[b] = g sum_v T * U, dV = g sum_b G[b]^T UH[b], da = (1 - g^2) sum(T * UH).
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> cac_codebook_backward(
+    const at::Tensor& grad, const at::Tensor& codebook, const at::Tensor& U, const at::Tensor& V, const at::Tensor& h,
+    const at::Tensor& gate) {
+  cac_codebook_check(codebook, U, V, h, gate);
+  const at::Tensor g = at::tanh(gate.reshape({}));
+  const at::Tensor G = grad.to(codebook.scalar_type());
+  const at::Tensor UH = U.unsqueeze(0) * h.unsqueeze(1);                          // [B, V, r]
+  const at::Tensor T = at::matmul(G, V);                                          // [B, V, r]
+  at::Tensor dE = G.sum(0);
+  at::Tensor dU = (T * h.unsqueeze(1)).sum(0) * g;
+  at::Tensor dh = (T * U.unsqueeze(0)).sum(1) * g;
+  at::Tensor dV = at::matmul(G.flatten(0, 1).t(), UH.flatten(0, 1)) * g;          // [C, r]
+  at::Tensor da = ((1 - g * g) * (T * UH).sum()).reshape(gate.sizes());
+  return {dE, dU, dV, dh, da};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(realiisr, CompositeExplicitAutograd, m) {
   m.impl("cac_embedding_backward", &cac_embedding_backward);
+  m.impl("cac_codebook", &cac_codebook_composite);
+  m.impl("cac_codebook_backward", &cac_codebook_backward);
 }
 
 }  // namespace realiisr

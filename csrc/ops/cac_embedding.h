@@ -10,6 +10,11 @@ namespace realiisr {
 
 void cac_check(const at::Tensor& idx, const at::Tensor& codebook, const at::Tensor& U, const at::Tensor& V,
                const at::Tensor& h, const at::Tensor& gate);
+// The whole conditioned codebook [B, V, C] (same factors, every id): checks and the CPU kernel.
+void cac_codebook_check(const at::Tensor& codebook, const at::Tensor& U, const at::Tensor& V, const at::Tensor& h,
+                        const at::Tensor& gate);
+at::Tensor cac_codebook_cpu(const at::Tensor& codebook, const at::Tensor& U, const at::Tensor& V, const at::Tensor& h,
+                            const at::Tensor& gate);
 at::Tensor cac_embedding_cpu(const at::Tensor& idx, const at::Tensor& codebook, const at::Tensor& U,
                              const at::Tensor& V, const at::Tensor& h, const at::Tensor& gate);
 

@@ -12,15 +12,17 @@ from realiisr.ops._loader import OPS_ENV, extension_state, requested_backend
 __all__ = ["choose_backend", "use_backend", "FUSED_OPS"]
 
 #: Public op name → device types with a fused kernel (empty: eager reference only, for now).
-FUSED_OPS = {"toc_loss": ("cpu", "cuda"), "cac_embedding": ("cpu", "cuda"), "cac_codebook": (),
+FUSED_OPS = {"toc_loss": ("cpu", "cuda"), "cac_embedding": ("cpu", "cuda"), "cac_codebook": ("cpu", "cuda"),
              "scale_attention": ("cpu", "cuda")}
 
 #: How a fused op is implemented where that is not a hand-written kernel (shown by ``realiisr info``).
-FUSED_HOW = {"scale_attention": "fused op: per-level mask-free SDPA"}
+FUSED_HOW = {"scale_attention": "fused op: per-level mask-free SDPA",
+             "cac_codebook": "fused op: one-pass CPU kernel, ATen composite elsewhere"}
 
 #: (op, device type) where ``auto`` keeps the eager path although a kernel exists, and why (measured).
 PREFER_EAGER = {
     ("cac_embedding", "cpu"): "eager is faster on CPU at the model's sizes (benchmarks/bench_cac.py)",
+    ("cac_codebook", "cpu"): "eager (MKL GEMM) is faster on CPU at [4, 4096, 32] (benchmarks/bench_cac.py)",
 }
 
 _OVERRIDE = threading.local()

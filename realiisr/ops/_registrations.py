@@ -71,3 +71,27 @@ def _cac_backward(ctx, grad):
 
 
 torch.library.register_autograd("realiisr::cac_embedding", _cac_backward, setup_context=_cac_setup_context)
+
+
+@torch.library.register_fake("realiisr::cac_codebook")
+def _cac_codebook_fake(codebook, U, V, h, gate):
+    return codebook.new_empty((h.shape[0], codebook.shape[0], codebook.shape[1]))
+
+
+@torch.library.register_fake("realiisr::cac_codebook_backward")
+def _cac_codebook_backward_fake(grad, codebook, U, V, h, gate):
+    return (torch.empty_like(codebook), torch.empty_like(U), torch.empty_like(V), torch.empty_like(h),
+            torch.empty_like(gate))
+
+
+def _cac_codebook_setup_context(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _cac_codebook_autograd(ctx, grad):
+    grads = torch.ops.realiisr.cac_codebook_backward(grad, *ctx.saved_tensors)
+    return tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad))
+
+
+torch.library.register_autograd("realiisr::cac_codebook", _cac_codebook_autograd,
+                                setup_context=_cac_codebook_setup_context)

@@ -64,6 +64,14 @@ def cac_embedding(idx: Tensor, codebook: Tensor, U: Tensor, V: Tensor, h: Tensor
 
 def cac_codebook(codebook: Tensor, U: Tensor, V: Tensor, h: Tensor, gate: Tensor) -> Tensor:
     """The whole conditioned codebook ``[B, V, C]`` (nearest-code search and decoding under a condition)."""
-    _check_factors(codebook, U, V, h, gate, "cac_codebook")
-    choose_backend("cac_codebook", h.device)  # no fused kernel: dense matmuls are already one pass each
+    op = "cac_codebook"
+    _check_factors(codebook, U, V, h, gate, op)
+    floats = (codebook, U, V, h, gate)
+    if not all(t.is_floating_point() for t in floats):
+        raise TypeError(f"{op}: codebook, U, V, h and gate must be floating point, got {[str(t.dtype) for t in floats]}")
+    common = functools.reduce(torch.promote_types, (t.dtype for t in floats))
+    codebook, U, V, h, gate = (t.to(common) for t in floats)
+    backend, _ = choose_backend(op, h.device)
+    if backend == "fused":  # one pass over the [B, V, C] output on the CPU
+        return torch.ops.realiisr.cac_codebook(codebook, U, V, h, gate.reshape(1))
     return cac_codebook_reference(codebook, U, V, h, gate)

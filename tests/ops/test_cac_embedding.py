@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from realiisr.ops import cac_embedding, extension_state, use_backend
-from realiisr.ops.reference import cac_embedding_reference
+from realiisr.ops import cac_codebook, cac_embedding, extension_state, use_backend
+from realiisr.ops.reference import cac_codebook_reference, cac_embedding_reference
 
 fused_only = pytest.mark.skipif(not extension_state().loaded, reason=f"fused ops unavailable: {extension_state().reason}")
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -97,3 +97,40 @@ def test_raw_op_refuses_out_of_range_ids():
     E, U, V, h, gate = factors(dtype=torch.float32)
     with pytest.raises(RuntimeError, match="token ids must lie in"):
         torch.ops.realiisr.cac_embedding(torch.tensor([[70]] * 3), E, U, V, h, gate)
+
+
+@fused_only
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("vocab, batch", [(1, 1), (64, 3), (512, 2)])
+def test_fused_whole_codebook_and_gradients_match_reference(device, dtype, vocab, batch):
+    tensors = [t.requires_grad_() for t in factors(vocab=vocab, batch=batch, dtype=dtype, device=device)]
+    want = cac_codebook_reference(*tensors)
+    with use_backend("fused"):
+        got = cac_codebook(*tensors)
+    assert got.shape == (batch, vocab, 16)
+    tol = {"atol": 1e-5, "rtol": 1e-5} if dtype == torch.float32 else {"atol": 1e-12, "rtol": 1e-12}
+    torch.testing.assert_close(got, want, **tol)
+    grad = torch.randn_like(want)
+    for a, b in zip(torch.autograd.grad(got, tensors, grad), torch.autograd.grad(want, tensors, grad)):
+        torch.testing.assert_close(a, b, **tol)
+
+
+@fused_only
+def test_whole_codebook_gradcheck_opcheck_compile_and_bf16():
+    tensors = [t.requires_grad_() for t in factors(vocab=12, batch=2)]
+    op = torch.ops.realiisr.cac_codebook
+    assert torch.autograd.gradcheck(lambda *a: op(*a), tensors)
+    floats = [t.float().detach().requires_grad_() for t in tensors]
+    torch.library.opcheck(op.default, tuple(floats))
+    compiled = torch.compile(lambda *a: op(*a).sum(), fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(*floats), cac_codebook_reference(*floats).sum(), atol=1e-3, rtol=1e-5)
+    exact = factors(dtype=torch.float32, vocab=256, batch=4)
+    ref = cac_codebook_reference(*exact)
+    low = [t.bfloat16() for t in exact]
+    with use_backend("fused"):
+        fused = cac_codebook(*low)
+    assert fused.dtype == torch.bfloat16
+    assert (fused.float() - ref).abs().max() <= 2 * (cac_codebook_reference(*low).float() - ref).abs().max() + 1e-6
+    with pytest.raises(RuntimeError, match=r"V must be \[C=16, r=4\]"):
+        op(exact[0], exact[1], exact[2].t().contiguous(), exact[3], exact[4])
