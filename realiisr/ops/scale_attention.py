@@ -38,7 +38,7 @@ def scale_attention(
         if q.shape[-2] > k.shape[-2]:
             raise ValueError(f"scale_attention: {q.shape[-2]} queries but only {k.shape[-2]} keys")
     backend, _ = choose_backend("scale_attention", q.device)
-    if backend == "fused" and q.dtype == k.dtype == v.dtype:
+    if backend == "fused" and q.dtype == k.dtype == v.dtype and q.shape[-2] <= k.shape[-2]:
         ends = [k.shape[-2]] if level_ends is None else [int(e) for e in level_ends]
         softmax_scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
         return torch.ops.realiisr.scale_attention(q, k, v, ends, softmax_scale)

@@ -129,3 +129,12 @@ def test_the_model_gives_the_same_losses_and_samples_with_either_backend():
             model.train()
     for a, b in zip(results["eager"], results["auto"]):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("backend", ["eager", "auto"])
+def test_unmasked_attention_with_more_queries_than_keys(backend):
+    q, k, v = qkv([3], 3, dtype=torch.float32)
+    q = torch.cat([q, q], 2)  # 6 queries, 3 keys: plain attention, no levels
+    with use_backend(backend):
+        out = scale_attention(q, k, v, None)
+    torch.testing.assert_close(out, scale_attention_reference(q, k, v, None))
