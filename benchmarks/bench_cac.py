@@ -1,4 +1,5 @@
-"""CAC embedding at the full model's shape (B=4, L=2240, V=4096, C=32, r=8): eager vs fused."""
+"""CAC at the full model's shape (V=4096, C=32, r=8): the per-token embedding (B=4, L=2240) and the whole
+conditioned codebook [4, 4096, 32], eager vs fused."""
 from __future__ import annotations
 
 import pytest
@@ -18,56 +19,40 @@ def _threads():
     torch.set_num_threads(previous)
 
 
-@pytest.mark.parametrize("mode", ["fwd", "fwd+bwd"])
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("impl", ["eager", "fused"])
-def test_cac(benchmark, impl, device, mode):
-    if impl == "fused" and not extension_state().loaded:
-        pytest.skip(f"fused ops unavailable: {extension_state().reason}")
+def _factors(device: str, grad: bool) -> list[torch.Tensor]:
+    """codebook, U, V, h, gate."""
     gen = torch.Generator().manual_seed(0)
-    grad = mode == "fwd+bwd"
     tensors = [torch.randn(*s, generator=gen).to(device).requires_grad_(grad) for s in ((4096, 32), (4096, 8), (32, 8), (4, 8))]
-    gate = torch.tensor([0.3], device=device, requires_grad=grad)
-    idx = torch.randint(0, 4096, (4, 2240), generator=gen).to(device)
-    with use_backend(impl):
-        torch.testing.assert_close(cac_embedding(idx, *tensors, gate), cac_embedding_reference(idx, *tensors, gate),
-                                   atol=1e-4, rtol=1e-5)
+    return tensors + [torch.tensor([0.3], device=device, requires_grad=grad)]
 
-    def step():
-        with use_backend(impl):
-            out = cac_embedding(idx, *tensors, gate)
-            if grad:
-                out.sum().backward()
-        if device == "cuda":
-            torch.cuda.synchronize()
 
-    benchmark.group = f"cac|4x2240x4096x32r8|{device}|{mode}"
-    benchmark.extra_info.update({"impl": impl})
-    benchmark.pedantic(step, rounds=20, warmup_rounds=3, iterations=1)
+CASES = {  # name: (public op, eager reference, extra leading arguments from the device)
+    "embedding 4x2240": (cac_embedding, cac_embedding_reference,
+                         lambda device: [torch.randint(0, 4096, (4, 2240), generator=torch.Generator().manual_seed(1)).to(device)]),
+    "codebook 4x4096x32": (cac_codebook, cac_codebook_reference, lambda device: []),
+}
 
 
 @pytest.mark.parametrize("mode", ["fwd", "fwd+bwd"])
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("impl", ["eager", "fused"])
-def test_cac_codebook(benchmark, impl, device, mode):
-    """The whole conditioned codebook [4, 4096, 32] (r=8)."""
+def test_cac(benchmark, impl, case, device, mode):
     if impl == "fused" and not extension_state().loaded:
         pytest.skip(f"fused ops unavailable: {extension_state().reason}")
-    gen = torch.Generator().manual_seed(0)
-    grad = mode == "fwd+bwd"
-    tensors = [torch.randn(*s, generator=gen).to(device).requires_grad_(grad) for s in ((4096, 32), (4096, 8), (32, 8), (4, 8))]
-    gate = torch.tensor([0.3], device=device, requires_grad=grad)
+    op, reference, leading = CASES[case]
+    args = [*leading(device), *_factors(device, mode == "fwd+bwd")]
     with use_backend(impl):
-        torch.testing.assert_close(cac_codebook(*tensors, gate), cac_codebook_reference(*tensors, gate), atol=1e-4, rtol=1e-5)
+        torch.testing.assert_close(op(*args), reference(*args), atol=1e-4, rtol=1e-5)
 
     def step():
         with use_backend(impl):
-            out = cac_codebook(*tensors, gate)
-            if grad:
+            out = op(*args)
+            if mode == "fwd+bwd":
                 out.sum().backward()
         if device == "cuda":
             torch.cuda.synchronize()
 
-    benchmark.group = f"cac|codebook 4x4096x32r8|{device}|{mode}"
+    benchmark.group = f"cac|{case} V4096 C32 r8|{device}|{mode}"
     benchmark.extra_info.update({"impl": impl})
     benchmark.pedantic(step, rounds=20, warmup_rounds=3, iterations=1)

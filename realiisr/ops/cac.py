@@ -30,6 +30,14 @@ def _check_factors(codebook: Tensor, U: Tensor, V: Tensor, h: Tensor, gate: Tens
         raise ValueError(f"{op}: all tensors must be on one device, got {sorted(map(str, devices))}")
 
 
+def _common_dtype(*floats: Tensor, op: str) -> tuple[Tensor, ...]:
+    """The factors in one floating dtype (e.g. a bf16 ``h`` from autocast beside fp32 factors)."""
+    if not all(t.is_floating_point() for t in floats):
+        raise TypeError(f"{op}: codebook, U, V, h and gate must be floating point, got {[str(t.dtype) for t in floats]}")
+    common = functools.reduce(torch.promote_types, (t.dtype for t in floats))
+    return tuple(t.to(common) for t in floats)
+
+
 def cac_embedding(idx: Tensor, codebook: Tensor, U: Tensor, V: Tensor, h: Tensor, gate: Tensor) -> Tensor:
     """``out[b, l] = codebook[idx[b, l]] + tanh(gate) · V (U[idx[b, l]] ⊙ h[b])`` → ``[B, L, C]``.
 
@@ -42,11 +50,7 @@ def cac_embedding(idx: Tensor, codebook: Tensor, U: Tensor, V: Tensor, h: Tensor
         raise ValueError(f"{op}: idx must be an integer [B={h.shape[0]}, L] tensor, got {idx.dtype} {tuple(idx.shape)}")
     if idx.device != codebook.device:
         raise ValueError(f"{op}: idx is on {idx.device} but the codebook is on {codebook.device}")
-    floats = (codebook, U, V, h, gate)
-    if not all(t.is_floating_point() for t in floats):
-        raise TypeError(f"{op}: codebook, U, V, h and gate must be floating point, got {[str(t.dtype) for t in floats]}")
-    common = functools.reduce(torch.promote_types, (t.dtype for t in floats))
-    codebook, U, V, h, gate = (t.to(common) for t in floats)  # e.g. a bf16 h from autocast, fp32 factors
+    codebook, U, V, h, gate = _common_dtype(codebook, U, V, h, gate, op=op)
     backend, _ = choose_backend(op, idx.device)
     if backend == "fused":
         try:  # the kernel checks the id range itself (one reduction, no second pass here)
@@ -66,11 +70,7 @@ def cac_codebook(codebook: Tensor, U: Tensor, V: Tensor, h: Tensor, gate: Tensor
     """The whole conditioned codebook ``[B, V, C]`` (nearest-code search and decoding under a condition)."""
     op = "cac_codebook"
     _check_factors(codebook, U, V, h, gate, op)
-    floats = (codebook, U, V, h, gate)
-    if not all(t.is_floating_point() for t in floats):
-        raise TypeError(f"{op}: codebook, U, V, h and gate must be floating point, got {[str(t.dtype) for t in floats]}")
-    common = functools.reduce(torch.promote_types, (t.dtype for t in floats))
-    codebook, U, V, h, gate = (t.to(common) for t in floats)
+    codebook, U, V, h, gate = _common_dtype(codebook, U, V, h, gate, op=op)
     backend, _ = choose_backend(op, h.device)
     if backend == "fused":  # one pass over the [B, V, C] output on the CPU
         return torch.ops.realiisr.cac_codebook(codebook, U, V, h, gate.reshape(1))

@@ -34,14 +34,20 @@ def test_fused_forward_and_gradients_match_reference(device, dtype, batch, lengt
     tensors = [t.requires_grad_() for t in factors(vocab=vocab, batch=batch, dtype=dtype, device=device)]
     idx = torch.randint(0, vocab, (batch, length), device=device)
     idx[0, 0], idx[-1, -1] = 0, vocab - 1  # the vocabulary's edges
-    want = cac_embedding_reference(idx, *tensors)
+    _assert_fused_matches(lambda *t: cac_embedding(idx, *t), lambda *t: cac_embedding_reference(idx, *t), tensors, dtype)
+
+
+def _assert_fused_matches(fused, reference, tensors, dtype):
+    """Forward and the gradients of every factor, fused against the reference; returns the fused output."""
+    want = reference(*tensors)
     with use_backend("fused"):
-        got = cac_embedding(idx, *tensors)
+        got = fused(*tensors)
     tol = {"atol": 1e-5, "rtol": 1e-5} if dtype == torch.float32 else {"atol": 1e-12, "rtol": 1e-12}
     torch.testing.assert_close(got, want, **tol)
     grad = torch.randn_like(want)
     for a, b in zip(torch.autograd.grad(got, tensors, grad), torch.autograd.grad(want, tensors, grad)):
         torch.testing.assert_close(a, b, **tol)
+    return got
 
 
 @fused_only
@@ -105,15 +111,8 @@ def test_raw_op_refuses_out_of_range_ids():
 @pytest.mark.parametrize("vocab, batch", [(1, 1), (64, 3), (512, 2)])
 def test_fused_whole_codebook_and_gradients_match_reference(device, dtype, vocab, batch):
     tensors = [t.requires_grad_() for t in factors(vocab=vocab, batch=batch, dtype=dtype, device=device)]
-    want = cac_codebook_reference(*tensors)
-    with use_backend("fused"):
-        got = cac_codebook(*tensors)
+    got = _assert_fused_matches(cac_codebook, cac_codebook_reference, tensors, dtype)
     assert got.shape == (batch, vocab, 16)
-    tol = {"atol": 1e-5, "rtol": 1e-5} if dtype == torch.float32 else {"atol": 1e-12, "rtol": 1e-12}
-    torch.testing.assert_close(got, want, **tol)
-    grad = torch.randn_like(want)
-    for a, b in zip(torch.autograd.grad(got, tensors, grad), torch.autograd.grad(want, tensors, grad)):
-        torch.testing.assert_close(a, b, **tol)
 
 
 @fused_only

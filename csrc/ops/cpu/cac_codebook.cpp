@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ops/cac_embedding.h"
+#include "ops/cpu/cac_row.h"
 
 namespace realiisr {
 
@@ -32,14 +33,7 @@ at::Tensor cac_codebook_cpu(const at::Tensor& codebook_in, const at::Tensor& U_i
       std::vector<acc_t> uh(r), row(C);
       for (int64_t n = begin; n < end; ++n) {
         const int64_t b = n / vocab, v = n % vocab;
-        for (int64_t k = 0; k < r; ++k) uh[k] = g * static_cast<acc_t>(u[v * r + k]) * static_cast<acc_t>(hh[b * r + k]);
-        for (int64_t c = 0; c < C; ++c) row[c] = static_cast<acc_t>(e[v * C + c]);
-        for (int64_t k = 0; k < r; ++k) {
-          const scalar_t* vk = vt + k * C;
-          const acc_t w = uh[k];
-          for (int64_t c = 0; c < C; ++c) row[c] += w * static_cast<acc_t>(vk[c]);
-        }
-        for (int64_t c = 0; c < C; ++c) o[n * C + c] = static_cast<scalar_t>(row[c]);
+        cac_row(e + v * C, u + v * r, hh + b * r, vt, g, r, C, uh, row, o + n * C);
       }
     });
   });
