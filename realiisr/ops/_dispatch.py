@@ -21,6 +21,7 @@ FUSED_HOW = {"scale_attention": "fused op: per-level mask-free SDPA",
 
 #: (op, device type) where ``auto`` keeps the eager path although a kernel exists, and why (measured).
 PREFER_EAGER = {
+    ("cac_embedding", "cpu"): "eager's forward is faster on CPU at the model's sizes (benchmarks/bench_cac.py)",
     ("cac_codebook", "cpu"): "eager (MKL GEMM) is faster on CPU at [4, 4096, 32] (benchmarks/bench_cac.py)",
 }
 
