@@ -1,5 +1,5 @@
-// CAC embedding and whole conditioned codebook: argument checks, the backwards (ATen composite, any device)
-// and the codebook's forward for devices without a kernel of their own.
+// CAC embedding and whole conditioned codebook: argument checks, and ATen composites for devices without a
+// kernel of their own (the backwards, and the codebook's forward; the CPU has kernels for all of them).
 #include "ops/cac_embedding.h"
 
 #include <ATen/ATen.h>

@@ -1,7 +1,7 @@
 // Conditional adaptive codebook (CAC) embedding:
 //   out[b, l, :] = E[idx[b, l], :] + tanh(a) * V (U[idx[b, l], :] * h[b, :])
-// Forward kernels per backend; the backward is composed of ATen ops (dense matmuls and index_put with
-// accumulation, which has a deterministic path), registered once for every backend.
+// Forward kernels per backend. The backwards: CPU kernels (csrc/ops/cpu/, deterministic by construction) and,
+// for every other backend, a composite of ATen ops (dense matmuls and index_put with accumulation).
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -17,13 +17,10 @@ FUSED_OPS = {"toc_loss": ("cpu", "cuda"), "cac_embedding": ("cpu", "cuda"), "cac
 
 #: How a fused op is implemented where that is not a hand-written kernel (shown by ``realiisr info``).
 FUSED_HOW = {"scale_attention": "fused op: per-level mask-free SDPA",
-             "cac_codebook": "fused op: one-pass CPU kernel, ATen composite elsewhere"}
+             "cac_codebook": "fused op: one-pass CPU kernels (forward and backward), ATen composite elsewhere"}
 
 #: (op, device type) where ``auto`` keeps the eager path although a kernel exists, and why (measured).
-PREFER_EAGER = {
-    ("cac_embedding", "cpu"): "eager's forward is faster on CPU at the model's sizes (benchmarks/bench_cac.py)",
-    ("cac_codebook", "cpu"): "eager (MKL GEMM) is faster on CPU at [4, 4096, 32] (benchmarks/bench_cac.py)",
-}
+PREFER_EAGER: dict[tuple[str, str], str] = {}  # none at present: the CPU CAC kernels now beat eager too
 
 _OVERRIDE = threading.local()
 

@@ -18,28 +18,18 @@ namespace {
 // Sum of channel-mean values over each p x p patch of patch row `py`, written to out[0..Wp).
 template <typename scalar_t, typename acc_t>
 void pool_patch_row(const scalar_t* img, int64_t C, int64_t H, int64_t W, int64_t p, int64_t Wp, int64_t py,
-                    acc_t scale, acc_t* out) {
-  // Column sums over the C*p rows of this patch row, kChunk columns at a time so the partial sums stay
-  // in registers and every image element is loaded exactly once.
-  constexpr int64_t kChunk = 32;
+                    acc_t scale, acc_t* out, acc_t* __restrict cols) {
+  // The C*p image rows of this patch row are read front to back, each added into one W-long column-sum
+  // row that stays in L1: a pure streaming read (the hardware prefetcher's best case) whose inner loop
+  // vectorises; only then are the columns folded into patches.
   const int64_t n = Wp * p;
-  std::vector<acc_t> buffer(n);
-  acc_t* __restrict cols = buffer.data();
-  for (int64_t x0 = 0; x0 < n; x0 += kChunk) {
-    const int64_t width = std::min(kChunk, n - x0);
-    acc_t acc[kChunk] = {};
-    for (int64_t c = 0; c < C; ++c) {
-      const scalar_t* __restrict plane = img + (c * H + py * p) * W + x0;
-      for (int64_t r = 0; r < p; ++r) {
-        const scalar_t* __restrict row = plane + r * W;
-        if (width == kChunk) {
-          for (int64_t k = 0; k < kChunk; ++k) acc[k] += static_cast<acc_t>(row[k]);
-        } else {
-          for (int64_t k = 0; k < width; ++k) acc[k] += static_cast<acc_t>(row[k]);
-        }
-      }
+  std::fill(cols, cols + n, acc_t(0));
+  for (int64_t c = 0; c < C; ++c) {
+    const scalar_t* plane = img + (c * H + py * p) * W;
+    for (int64_t r = 0; r < p; ++r) {
+      const scalar_t* __restrict row = plane + r * W;
+      for (int64_t k = 0; k < n; ++k) cols[k] += static_cast<acc_t>(row[k]);
     }
-    for (int64_t k = 0; k < width; ++k) cols[x0 + k] = acc[k];
   }
   for (int64_t px = 0; px < Wp; ++px) {
     acc_t sum = 0;
@@ -68,10 +58,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> toc_loss_forward_cpu(const at::Te
     acc_t* t_out = t_pool.mutable_data_ptr<acc_t>();
     const acc_t scale = acc_t(1) / static_cast<acc_t>(C * p * p);
     at::parallel_for(0, B * Hp, 1, [&](int64_t begin, int64_t end) {
+      std::vector<acc_t> cols(Wp * p);
       for (int64_t i = begin; i < end; ++i) {
         const int64_t b = i / Hp, py = i % Hp;
-        pool_patch_row(s_img + b * C * H * W, C, H, W, p, Wp, py, scale, s_out + i * Wp);
-        pool_patch_row(t_img + b * C * H * W, C, H, W, p, Wp, py, scale, t_out + i * Wp);
+        pool_patch_row(s_img + b * C * H * W, C, H, W, p, Wp, py, scale, s_out + i * Wp, cols.data());
+        pool_patch_row(t_img + b * C * H * W, C, H, W, p, Wp, py, scale, t_out + i * Wp, cols.data());
       }
     });
     scalar_t* loss = loss_map.mutable_data_ptr<scalar_t>();
