@@ -33,6 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--init", type=Path, help="model.safetensors to start from (e.g. the tokenizer stage's)")
         parser.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
         parser.add_argument("--repeats", type=int, default=8, help="crops per HR frame or real pair per epoch")
+        parser.add_argument("--register-pairs", action="store_true",
+                            help="move each real pair's HR onto its LR grid first (global sub-pixel shift)")
         parser.add_argument("--no-progress", action="store_true")
         parser.add_argument("overrides", nargs="*", help="key=value training options or recipe keys")
         parser.set_defaults(run=lambda args, stage=stage: _run(args, stage))
@@ -64,7 +66,8 @@ def split_overrides(items: list[str], config_file: Optional[Path] = None) -> tup
     return ({k: v for k, v in options.items() if k in fields}, {k: v for k, v in options.items() if k not in fields})
 
 
-def build_datasets(specs: list[str], crop: int, scale: int, seed: int, holdout: list[str], repeats: int):
+def build_datasets(specs: list[str], crop: int, scale: int, seed: int, holdout: list[str], repeats: int,
+                   register: bool = False):
     """(train dataset, validation dataset or None) from the ``--data`` arguments."""
     from realiisr.data.datasets import ConcatThermalDataset, DataError, DegradedThermalDataset, PairedThermalDataset
     from realiisr.data.synthetic import thermal_frame
@@ -78,7 +81,7 @@ def build_datasets(specs: list[str], crop: int, scale: int, seed: int, holdout: 
             continue
         path = Path(spec)
         if (path / "HR").is_dir() and (path / "LR").is_dir():
-            full = PairedThermalDataset(path, crop=crop, scale=scale, seed=seed, on_error="skip")
+            full = PairedThermalDataset(path, crop=crop, scale=scale, seed=seed, on_error="skip", register=register)
             names = [p.name for p in full.pairs]
             train.append(full.subset([n for n in names if n not in holdout], repeats=repeats))
             held = [n for n in names if n in holdout]
@@ -118,7 +121,8 @@ def _run(args: argparse.Namespace, stage: str) -> int:
         _LOG.info("initialised from %s (%d tensors)", args.init, len(state))
     crop = model.tokenizer.image_size
     holdout = [n for n in args.holdout.split(",") if n]
-    train_data, val_data = build_datasets(args.data, crop, model.scale, config.seed, holdout, args.repeats)
+    train_data, val_data = build_datasets(args.data, crop, model.scale, config.seed, holdout, args.repeats,
+                                          register=args.register_pairs)
     if val_data is None:
         val_data = train_data
     args.out.mkdir(parents=True, exist_ok=True)

@@ -94,14 +94,20 @@ class PairedThermalDataset(_Base):
         names: restrict to these stems (a train/val split).
         eight_bit: resize like 8-bit images (the reference's uint8 path); ``None``: when the files are 8-bit.
         on_error: ``"raise"`` or ``"skip"`` unpaired files (skips are logged and listed in ``self.skipped``).
+        register: move each HR frame onto its LR's grid first (global sub-pixel shift, see
+            :mod:`realiisr.data.registration`) and crop the border the shift invalidates, so a model learns
+            the degradation rather than the blur that undoes an unpredictable offset. Shifts in ``self.shifts``.
     """
 
     def __init__(
         self, root: Union[str, Path], *, crop: int = 128, scale: int = 4, augment: bool = True, negatives: bool = True,
         names: Optional[Sequence[str]] = None, seed: int = 0, on_error: str = "raise", cache: bool = True,
-        repeats: int = 1,
+        repeats: int = 1, register: bool = False,
     ) -> None:
         super().__init__(crop=crop, scale=scale, augment=augment, seed=seed)
+        self.register = register
+        self.shifts: dict[str, tuple[float, float]] = {}
+        self._registered: dict[str, tuple[Tensor, Tensor]] = {}
         if repeats < 1:
             raise DataError(f"repeats must be at least 1, got {repeats}")
         self.repeats = repeats
@@ -149,6 +155,30 @@ class PairedThermalDataset(_Base):
     def __len__(self) -> int:
         return len(self.pairs) * self.repeats * (2 if self.negatives else 1)
 
+    def _frames(self, pair: _Pair) -> tuple[Tensor, Tensor]:
+        """(HR, LR) of a pair; with ``register``, the HR moved onto the LR grid and both cropped."""
+        hr, lr = self._read(pair.hr), self._read(pair.lr)
+        if not self.register:
+            return hr, lr
+        if pair.name in self._registered:
+            return self._registered[pair.name]
+        from realiisr.data.registration import apply_shift, estimate_shift, shift_border
+
+        same_grid = self._lr_on_hr_grid(pair, hr, lr)
+        if pair.name not in self.shifts:  # the shift is kept even when frames are not cached (it is the slow part)
+            lr_up = same_grid if same_grid is not None else pil_bicubic(lr, *hr.shape[-2:], eight_bit=True)
+            self.shifts[pair.name] = estimate_shift(hr, lr_up)
+            _LOG.info("pair %s: HR registered onto the LR grid by (%.2f, %.2f) px", pair.name, *self.shifts[pair.name])
+        shift = self.shifts[pair.name]
+        step = 1 if same_grid is not None else self.scale
+        edge = -(-shift_border(shift) // step)  # in LR pixels, so both grids stay aligned
+        hr = apply_shift(hr, shift)[:, edge * step : hr.shape[-2] - edge * step, edge * step : hr.shape[-1] - edge * step]
+        lr = lr[:, edge : lr.shape[-2] - edge, edge : lr.shape[-1] - edge]
+        frames = (hr.contiguous(), lr.contiguous())
+        if self._cache is not None:
+            self._registered[pair.name] = frames
+        return frames
+
     def _lr_on_hr_grid(self, pair: _Pair, hr: Tensor, lr: Tensor) -> Tensor:
         """The LR frame at HR size, without a further resize when it is stored that way."""
         if lr.shape[-2:] == hr.shape[-2:]:
@@ -164,7 +194,7 @@ class PairedThermalDataset(_Base):
         negative = index >= len(self.pairs) * self.repeats
         pair = self.pairs[index % len(self.pairs)]
         generator = item_generator(self.seed, epoch, index)
-        hr, lr = self._read(pair.hr), self._read(pair.lr)
+        hr, lr = self._frames(pair)
         same_grid = self._lr_on_hr_grid(pair, hr, lr)
         small = self.crop // self.scale
         if same_grid is not None:

@@ -4,6 +4,10 @@ PSNR and SSIM come from pyiqa (grey channel, the images are grayscale); perceptu
 NIQE, ...) are used only when pyiqa finds their weights locally, otherwise the report says which metric
 could not load and why — never a random-weight score. The physics metrics are the thermal-order accuracy
 and the TOC loss at the reference's patch size and threshold.
+
+``register=True`` first moves each HR frame onto the LR's grid by the global sub-pixel shift that best
+matches the bicubic baseline (:mod:`realiisr.data.registration`; real pairs are offset by whole HR pixels)
+and drops the border the shift invalidates; every method is then scored against that one registered HR.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from typing import Callable, Sequence
 
 from torch import Tensor
 
+from realiisr.data.registration import apply_shift, estimate_shift, shift_border
 from realiisr.evaluation.metrics import thermal_order_accuracy
 from realiisr.ops import toc_loss
 
@@ -54,6 +59,7 @@ class Evaluation:
 
     rows: list[dict] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)
+    registration: dict[str, tuple[float, float]] = field(default_factory=dict)  # image → HR shift (dy, dx)
 
     def means(self) -> list[dict]:
         methods = list(dict.fromkeys(r["method"] for r in self.rows))
@@ -74,6 +80,9 @@ class Evaluation:
             lines.append("| " + " | ".join(cells) + " |")
         for name, reason in self.unavailable.items():
             lines.append(f"\n{name}: not reported, {reason}")
+        if self.registration:
+            shifts = ", ".join(f"{n} ({dy:+.2f}, {dx:+.2f})" for n, (dy, dx) in self.registration.items())
+            lines.append(f"\nRegistered: each HR moved onto the LR grid by (dy, dx) HR pixels: {shifts}")
         return "\n".join(lines)
 
     def write(self, out: Path) -> None:
@@ -85,24 +94,37 @@ class Evaluation:
             writer.writeheader()
             writer.writerows(rows)
         (out / "metrics.json").write_text(json.dumps({"rows": self.rows, "means": self.means(),
-                                                      "unavailable": self.unavailable}, indent=2))
+                                                      "unavailable": self.unavailable,
+                                                      "registration": self.registration}, indent=2))
         (out / "metrics.md").write_text(self.markdown() + "\n")
 
 
 def evaluate_images(
     items: Sequence[tuple[str, dict[str, Tensor], Tensor]], metric_names: Sequence[str] = OFFLINE_METRICS,
-    *, border: int = 0, patch_size: int = 8, threshold: float = 0.1,
+    *, border: int = 0, patch_size: int = 8, threshold: float = 0.1, register: bool = False,
 ) -> Evaluation:
-    """``items``: (image name, {method: SR [1, H, W] in [0, 1]}, HR [1, H, W]) → an :class:`Evaluation`."""
+    """``items``: (image name, {method: SR [1, H, W] in [0, 1]}, HR [1, H, W]) → an :class:`Evaluation`.
+
+    ``register``: score against the HR registered onto the bicubic output (``"bicubic"``, else the first
+    method), with at least the border the shift invalidates cropped.
+    """
     metrics, unavailable = load_metrics(metric_names)
     result = Evaluation(unavailable=unavailable)
     for name, outputs, hr in items:
+        crop = border
+        if register:
+            anchor = outputs.get("bicubic", next(iter(outputs.values())))
+            if anchor.shape != hr.shape:
+                raise ValueError(f"{name}: output {tuple(anchor.shape)} does not match HR {tuple(hr.shape)}")
+            shift = estimate_shift(hr, anchor)
+            result.registration[name] = shift
+            hr, crop = apply_shift(hr.double(), shift), max(border, shift_border(shift))
         for method, sr in outputs.items():
             if sr.shape != hr.shape:
                 raise ValueError(f"{name}: {method} output {tuple(sr.shape)} does not match HR {tuple(hr.shape)}")
             a, b = sr[None].double().clamp(0, 1), hr[None].double().clamp(0, 1)
-            if border:
-                a, b = a[..., border:-border, border:-border], b[..., border:-border, border:-border]
+            if crop:
+                a, b = a[..., crop:-crop, crop:-crop], b[..., crop:-crop, crop:-crop]
             row: dict = {"image": name, "method": method}
             for metric, fn in metrics.items():
                 row[metric] = float(fn(a.float(), b.float()))
