@@ -22,6 +22,14 @@ FUSED_HOW = {"scale_attention": "fused op: per-level mask-free SDPA",
 #: (op, device type) where ``auto`` keeps the eager path although a kernel exists, and why (measured).
 PREFER_EAGER: dict[tuple[str, str], str] = {}  # none at present: the CPU CAC kernels now beat eager too
 
+#: CPU ops whose kernels are fast only through their AVX2 code path (csrc/common/cpu_isa.h): on a CPU without
+#: it (or off x86) their baseline loops measured 5-10x slower than eager, so ``auto`` keeps eager there.
+NEEDS_AVX2 = ("cac_embedding", "cac_codebook")
+
+
+def _cpu_has_avx2() -> bool:
+    return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+
 _OVERRIDE = threading.local()
 
 
@@ -64,6 +72,8 @@ def choose_backend(op: str, device: torch.device) -> tuple[str, str]:
         reason = "realiisr._C was built without CUDA"
     elif requested == "auto" and (op, device.type) in PREFER_EAGER:
         return "eager", PREFER_EAGER[(op, device.type)]
+    elif requested == "auto" and device.type == "cpu" and op in NEEDS_AVX2 and not _cpu_has_avx2():
+        return "eager", f"this CPU lacks AVX2 ({torch.backends.cpu.get_cpu_capability()}), which the {op} kernel needs to beat eager"
     else:
         return "fused", FUSED_HOW.get(op, f"fused {device.type} kernel")
     if requested == "fused":

@@ -168,3 +168,18 @@ def test_whole_codebook_gradcheck_opcheck_compile_and_bf16():
     _assert_bf16_rule(cac_codebook, cac_codebook_reference, exact)
     with pytest.raises(RuntimeError, match=r"V must be \[C=16, r=4\]"):
         op(exact[0], exact[1], exact[2].t().contiguous(), exact[3], exact[4])
+
+
+@fused_only
+def test_auto_keeps_eager_for_cac_on_cpus_without_avx2(monkeypatch):
+    from realiisr.ops import _dispatch
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(_dispatch, "_cpu_has_avx2", lambda: True)
+    assert _dispatch.choose_backend("cac_embedding", cpu)[0] == "fused"
+    monkeypatch.setattr(_dispatch, "_cpu_has_avx2", lambda: False)
+    backend, reason = _dispatch.choose_backend("cac_codebook", cpu)
+    assert backend == "eager" and "lacks AVX2" in reason
+    assert _dispatch.choose_backend("toc_loss", cpu)[0] == "fused"  # memory-bound: fine at any width
+    with use_backend("fused"):
+        assert _dispatch.choose_backend("cac_embedding", cpu)[0] == "fused"  # forcing still works
