@@ -52,3 +52,22 @@ def test_evaluate_names_a_bad_subset(samples_dir, tmp_path):
     code = main(["evaluate", "--sr", str(samples_dir / "pairs" / "HR"), "--hr", str(samples_dir / "pairs" / "HR"),
                  "--subset", str(subset), "--out", str(tmp_path / "o")])
     assert code == 2
+
+
+def test_evaluate_register_scores_bicubic_higher_and_lists_the_shifts(samples_dir, tmp_path):
+    """`--register` on two real pairs: the HR moved onto the LR grid lifts bicubic, and the report says by how much."""
+    sr, subset = tmp_path / "sr", tmp_path / "subset.txt"
+    shutil.copytree(samples_dir / "pairs" / "HR", sr)
+    subset.write_text("000191_1\n001135_1\n")
+    means = {}
+    for register in (False, True):
+        out = tmp_path / f"out{register}"
+        argv = ["evaluate", "--sr", str(sr), "--hr", str(samples_dir / "pairs" / "HR"), "--out", str(out),
+                "--subset", str(subset)] + (["--register"] if register else [])
+        assert main(argv) == 0
+        report = json.loads((out / "metrics.json").read_text())
+        means[register] = next(m for m in report["means"] if m["method"] == "bicubic")["psnr"]
+    assert set(report["registration"]) == {"000191_1", "001135_1"}
+    assert abs(report["registration"]["000191_1"][1]) > 2  # whole HR pixels off
+    assert means[True] > means[False] + 0.3
+    assert "Registered" in (tmp_path / "outTrue" / "metrics.md").read_text()
