@@ -2,7 +2,7 @@
 
 The real pairs of FLIR-IISR are taken through two optical paths, and their HR frame is offset from the LR by
 whole HR pixels: on the four sample pairs the best global shift of the bicubic-upsampled LR onto the HR is
--1.6, 8.4, -3.3 and 1.4 px horizontally (about 0.4-0.8 px vertically), which alone costs bicubic 0.3-1 dB of PSNR.
+-1.6, 8.4, -3.3 and 1.4 px horizontally (about 0.4-0.7 px vertically), which alone costs bicubic 0.3-1.5 dB of PSNR.
 No model can predict such an offset from the LR, so
 
 * unregistered training pairs teach a model to blur (the least-squares answer to an unknown shift), and
