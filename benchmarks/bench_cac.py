@@ -54,5 +54,15 @@ def test_cac(benchmark, impl, case, device, mode):
             torch.cuda.synchronize()
 
     benchmark.group = f"cac|{case} V4096 C32 r8|{device}|{mode}"
-    benchmark.extra_info.update({"impl": impl})
+    out = op(*args)
+    benchmark.extra_info.update({"impl": impl, "bytes_out": out.numel() * out.element_size()})
     benchmark.pedantic(step, rounds=20, warmup_rounds=3, iterations=1)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_copy_baseline(benchmark, case):
+    """Reading and writing the output's bytes once: the floor for the forward (which also gathers the rows)."""
+    op, _, leading = CASES[case]
+    src = op(*leading("cpu"), *_factors("cpu", False)).detach()
+    benchmark.group = f"cac|{case} V4096 C32 r8|cpu|fwd"
+    benchmark.pedantic(lambda: src.clone(), rounds=20, warmup_rounds=3, iterations=1)
