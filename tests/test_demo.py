@@ -23,3 +23,7 @@ def test_demo_without_weights_does_not_call_pairs_trained_on(tmp_path, samples_d
     table = (out / "metrics.md").read_text()
     assert "| pairs/000191_1 | real pair | bicubic |" in table and "trained on" not in table
     assert (out / "figures" / "pairs" / "000191_1.png").is_file()
+    row = next(line for line in table.splitlines() if line.startswith("| pairs/000191_1 |")).split("|")
+    header = next(line for line in table.splitlines() if line.startswith("| image |")).split("|")
+    cells = dict(zip((h.strip() for h in header), (c.strip() for c in row)))
+    assert float(cells["PSNR registered"]) > float(cells["PSNR"]) + 0.5  # this pair sits ~3 HR px off its LR

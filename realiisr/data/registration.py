@@ -40,11 +40,13 @@ def _grey(frame: Tensor, what: str) -> np.ndarray:
 
 
 def apply_shift(frame: Tensor, shift: tuple[float, float]) -> Tensor:
-    """``frame`` (``[H, W]`` or ``[C, H, W]``) moved by ``(dy, dx)`` pixels: cubic spline, edges repeated."""
+    """``frame`` (``[H, W]`` or ``[C, H, W]``) moved by ``(dy, dx)`` pixels: cubic spline, edges repeated,
+    clipped to the frame's own range (the spline's overshoot would otherwise leave e.g. [0, 1])."""
     from scipy import ndimage
 
     array = frame.detach().cpu().double().numpy()
     moved = ndimage.shift(array, (0,) * (array.ndim - 2) + tuple(shift), order=3, mode="nearest")
+    moved = np.clip(moved, array.min(), array.max())
     return torch.from_numpy(moved).to(dtype=frame.dtype, device=frame.device)
 
 
