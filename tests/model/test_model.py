@@ -245,7 +245,10 @@ def test_soft_inference_decodes_the_posterior_mean(detail):
     assert torch.allclose(detail.sample(lr), by_indices, atol=0.05)  # (a near tie may still mix two codes)
 
 
-def test_lr_conditioned_decoder_needs_and_uses_the_lr(detail):
+def test_lr_conditioned_decoder_needs_and_uses_the_lr():
+    torch.manual_seed(0)
+    detail = realiisr.build("real_iisr_x4_tiny_detail",
+                            **{"tokenizer.zero_init_output": False, "tokenizer.lr_condition": "unshuffle"})
     lr, hr = _images(1)
     tokens = detail.tokenizer.tokenize(detail.tokenizer_target(lr, hr), detail.codebook).indices
     with pytest.raises(ValueError, match="lr_condition='unshuffle' decodes with the LR image"):
