@@ -2,16 +2,17 @@
 
 The real pairs of FLIR-IISR are taken through two optical paths, and their HR frame is offset from the LR by
 whole HR pixels: on the four sample pairs the best global shift of the bicubic-upsampled LR onto the HR is
--1.6, 8.4, -3.3 and 1.4 px horizontally (about 0.4-0.7 px vertically), which alone costs bicubic 0.3-1.5 dB of PSNR.
-No model can predict such an offset from the LR, so
+-1.6, 8.3, -3.3 and 1.4 px horizontally (about 0.4-0.7 px vertically), which alone costs bicubic 0.3-1.5 dB
+of PSNR. No model can predict such an offset from the LR, so
 
 * unregistered training pairs teach a model to blur (the least-squares answer to an unknown shift), and
 * unregistered evaluation mixes registration error into every method's score.
 
 The shift is found by minimising the mean squared difference of the mean-free frames — the quantity PSNR
-measures, blind to a radiometric offset such as 000822_0's — first over whole-pixel offsets, then with a Nelder-Mead refinement (scipy) of a cubic-spline shift. Phase correlation
-(``skimage.registration``) was tried first and failed on these pairs: the LR is far blurrier than the HR, and
-the phase-normalised spectrum then locks onto zero shift.
+measures, blind to a radiometric offset such as 000822_0's — first over whole-pixel offsets, then with a
+Nelder-Mead refinement (scipy) of a cubic-spline shift. Phase correlation (``skimage.registration``) was tried
+first and failed on these pairs: the LR is far blurrier than the HR, and the phase-normalised spectrum then
+locks onto zero shift.
 """
 from __future__ import annotations
 

@@ -30,6 +30,7 @@ NEEDS_AVX2 = ("cac_embedding", "cac_codebook")
 def _cpu_has_avx2() -> bool:
     return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
 
+
 _OVERRIDE = threading.local()
 
 
@@ -73,7 +74,8 @@ def choose_backend(op: str, device: torch.device) -> tuple[str, str]:
     elif requested == "auto" and (op, device.type) in PREFER_EAGER:
         return "eager", PREFER_EAGER[(op, device.type)]
     elif requested == "auto" and device.type == "cpu" and op in NEEDS_AVX2 and not _cpu_has_avx2():
-        return "eager", f"this CPU lacks AVX2 ({torch.backends.cpu.get_cpu_capability()}), which the {op} kernel needs to beat eager"
+        capability = torch.backends.cpu.get_cpu_capability()
+        return "eager", f"this CPU lacks AVX2 ({capability}), which the {op} kernel needs to beat eager"
     else:
         return "fused", FUSED_HOW.get(op, f"fused {device.type} kernel")
     if requested == "fused":
