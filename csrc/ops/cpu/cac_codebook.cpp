@@ -6,7 +6,6 @@
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/full.h>
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
@@ -14,8 +13,8 @@
 #include <cmath>
 #include <vector>
 
-#include "common/checks.h"
 #include "ops/cac_embedding.h"
+#include "ops/cpu/cac_grads.h"
 #include "ops/cpu/cac_row.h"
 
 namespace realiisr {
@@ -50,18 +49,13 @@ at::Tensor cac_codebook_cpu(const at::Tensor& codebook_in, const at::Tensor& U_i
 
 // With G = grad [B, V, C], UH[b] = U * h[b], T = G V:
 //   dE = sum_b G, dU = g sum_b T * h[b], dh[b] = g sum_v T * U, dV = g sum_b G[b]^T UH[b], da = (1 - g^2) sum(T * UH).
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> cac_codebook_backward_cpu(
-    const at::Tensor& grad_in, const at::Tensor& codebook, const at::Tensor& U_in, const at::Tensor& V_in,
-    const at::Tensor& h_in, const at::Tensor& gate) {
-  constexpr const char* op = "realiisr::cac_codebook_backward";
+CacGrads cac_codebook_backward_cpu(const at::Tensor& grad_in, const at::Tensor& codebook, const at::Tensor& U_in,
+                                   const at::Tensor& V_in, const at::Tensor& h_in, const at::Tensor& gate) {
   cac_codebook_check(codebook, U_in, V_in, h_in, gate);
   const int64_t B = h_in.size(0), vocab = codebook.size(0), C = codebook.size(1), r = U_in.size(1);
-  check_same_device(codebook, grad_in, op, "codebook", "grad");
-  TORCH_CHECK(grad_in.dim() == 3 && grad_in.size(0) == B && grad_in.size(1) == vocab && grad_in.size(2) == C, op,
-              ": grad must be [B=", B, ", V=", vocab, ", C=", C, "], got ", grad_in.sizes());
-  const at::Tensor G = grad_in.to(codebook.scalar_type()).contiguous();
+  const at::Tensor G = cac_grad_rows(grad_in, codebook, B, vocab, "V", "realiisr::cac_codebook_backward");
   const at::Tensor U = U_in.contiguous(), h = h_in.contiguous();
-  at::Tensor dE, dU, dV, dh, da;
+  CacGrads grads;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, codebook.scalar_type(), "cac_codebook_backward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const auto acc = codebook.options().dtype(c10::CppTypeToScalarType<acc_t>::value);
@@ -103,22 +97,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> cac_codeb
       });
     });
     at::Tensor dV_acc = at::zeros({C, r}, acc), dh_acc = at::zeros({B, r}, acc);
-    acc_t* dv = dV_acc.mutable_data_ptr<acc_t>();
-    acc_t* dhp = dh_acc.mutable_data_ptr<acc_t>();
+    sum_blocks_in_order(dv_all, blocks, C * r, g, dV_acc.mutable_data_ptr<acc_t>());
+    sum_blocks_in_order(dh_all, blocks, B * r, acc_t(1), dh_acc.mutable_data_ptr<acc_t>());
     acc_t dot = 0;
-    for (int64_t blk = 0; blk < blocks; ++blk) {
-      for (int64_t j = 0; j < C * r; ++j) dv[j] += g * dv_all[blk * C * r + j];
-      for (int64_t j = 0; j < B * r; ++j) dhp[j] += dh_all[blk * B * r + j];
-      dot += dot_parts[blk];
-    }
-    const auto out_dtype = codebook.scalar_type();
-    dE = dE_acc.to(out_dtype);
-    dU = dU_acc.to(out_dtype);
-    dV = dV_acc.to(out_dtype);
-    dh = dh_acc.to(out_dtype);
-    da = at::full(gate.sizes(), static_cast<double>((acc_t(1) - g * g) * dot), codebook.options());
+    sum_blocks_in_order(dot_parts.data(), blocks, 1, acc_t(1), &dot);
+    grads = cac_finish_grads(dE_acc, dU_acc, dV_acc, dh_acc, g, dot, gate, codebook);
   });
-  return {dE, dU, dV, dh, da};
+  return grads;
 }
 
 TORCH_LIBRARY_IMPL(realiisr, CPU, m) {

@@ -7,7 +7,6 @@
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/full.h>
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
@@ -15,8 +14,8 @@
 #include <cmath>
 #include <vector>
 
-#include "common/checks.h"
 #include "ops/cac_embedding.h"
+#include "ops/cpu/cac_grads.h"
 #include "ops/cpu/cac_row.h"
 
 namespace realiisr {
@@ -52,19 +51,15 @@ at::Tensor cac_embedding_cpu(const at::Tensor& idx_in, const at::Tensor& codeboo
   return out;
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> cac_embedding_backward_cpu(
-    const at::Tensor& grad_in, const at::Tensor& idx_in, const at::Tensor& codebook, const at::Tensor& U_in,
-    const at::Tensor& V_in, const at::Tensor& h_in, const at::Tensor& gate) {
-  constexpr const char* op = "realiisr::cac_embedding_backward";
+CacGrads cac_embedding_backward_cpu(const at::Tensor& grad_in, const at::Tensor& idx_in, const at::Tensor& codebook,
+                                    const at::Tensor& U_in, const at::Tensor& V_in, const at::Tensor& h_in,
+                                    const at::Tensor& gate) {
   cac_check(idx_in, codebook, U_in, V_in, h_in, gate);
   const int64_t B = idx_in.size(0), L = idx_in.size(1), vocab = codebook.size(0), C = codebook.size(1),
                 r = U_in.size(1), N = B * L;
-  check_same_device(codebook, grad_in, op, "codebook", "grad");
-  TORCH_CHECK(grad_in.dim() == 3 && grad_in.size(0) == B && grad_in.size(1) == L && grad_in.size(2) == C, op,
-              ": grad must be [B=", B, ", L=", L, ", C=", C, "], got ", grad_in.sizes());
-  const at::Tensor G = grad_in.to(codebook.scalar_type()).contiguous();
+  const at::Tensor G = cac_grad_rows(grad_in, codebook, B, L, "L", "realiisr::cac_embedding_backward");
   const at::Tensor idx = idx_in.contiguous(), U = U_in.contiguous(), h = h_in.contiguous();
-  at::Tensor dE, dU, dV, dh, da;
+  CacGrads grads;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, codebook.scalar_type(), "cac_embedding_backward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const auto acc = codebook.options().dtype(c10::CppTypeToScalarType<acc_t>::value);
@@ -95,15 +90,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> cac_embed
         }
       });
     });
-    // dV and da: the block partials in block order.
     at::Tensor dV_acc = at::zeros({C, r}, acc);
-    acc_t* dv = dV_acc.mutable_data_ptr<acc_t>();
+    sum_blocks_in_order(dv_all, blocks, C * r, g, dV_acc.mutable_data_ptr<acc_t>());
     acc_t dot = 0;
-    for (int64_t blk = 0; blk < blocks; ++blk) {
-      for (int64_t j = 0; j < C * r; ++j) dv[j] += dv_all[blk * C * r + j];
-      dot += dot_parts[blk];
-    }
-    dV_acc.mul_(g);
+    sum_blocks_in_order(dot_parts.data(), blocks, 1, acc_t(1), &dot);
     // dh[b] = g sum_l T[b, l] * U[idx[b, l]]
     at::Tensor dh_acc = at::zeros({B, r}, acc);
     acc_t* dhp = dh_acc.mutable_data_ptr<acc_t>();
@@ -132,14 +122,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> cac_embed
         }
       });
     });
-    const auto out_dtype = codebook.scalar_type();
-    dE = dE_acc.to(out_dtype);
-    dU = dU_acc.to(out_dtype);
-    dV = dV_acc.to(out_dtype);
-    dh = dh_acc.to(out_dtype);
-    da = at::full(gate.sizes(), static_cast<double>((acc_t(1) - g * g) * dot), codebook.options());
+    grads = cac_finish_grads(dE_acc, dU_acc, dV_acc, dh_acc, g, dot, gate, codebook);
   });
-  return {dE, dU, dV, dh, da};
+  return grads;
 }
 
 TORCH_LIBRARY_IMPL(realiisr, CPU, m) {

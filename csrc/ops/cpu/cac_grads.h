@@ -1,0 +1,45 @@
+// What the two CPU CAC backwards share around their loops: the incoming gradient's checks and conversion,
+// the in-order reduction of per-block partial sums (what keeps them deterministic), and the final gradients.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/full.h>
+#include <c10/util/Exception.h>
+
+#include <cstdint>
+#include <tuple>
+
+#include "common/checks.h"
+
+namespace realiisr {
+
+using CacGrads = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;  // dE, dU, dV, dh, da
+
+// grad [B, rows, C] on the codebook's device, in the codebook's dtype and contiguous; rows_name names dim 1.
+inline at::Tensor cac_grad_rows(const at::Tensor& grad, const at::Tensor& codebook, int64_t B, int64_t rows,
+                                const char* rows_name, const char* op) {
+  const int64_t C = codebook.size(1);
+  check_same_device(codebook, grad, op, "codebook", "grad");
+  TORCH_CHECK(grad.dim() == 3 && grad.size(0) == B && grad.size(1) == rows && grad.size(2) == C, op,
+              ": grad must be [B=", B, ", ", rows_name, "=", rows, ", C=", C, "], got ", grad.sizes());
+  return grad.to(codebook.scalar_type()).contiguous();
+}
+
+// out[j] += scale * sum over blocks of parts[blk * n + j], blocks taken in order.
+template <typename acc_t>
+inline void sum_blocks_in_order(const acc_t* parts, int64_t blocks, int64_t n, acc_t scale, acc_t* out) {
+  for (int64_t blk = 0; blk < blocks; ++blk)
+    for (int64_t j = 0; j < n; ++j) out[j] += scale * parts[blk * n + j];
+}
+
+// The accumulated gradients in the codebook's dtype; da = (1 - g^2) * dot, shaped like the gate.
+template <typename acc_t>
+inline CacGrads cac_finish_grads(const at::Tensor& dE, const at::Tensor& dU, const at::Tensor& dV,
+                                 const at::Tensor& dh, acc_t g, acc_t dot, const at::Tensor& gate,
+                                 const at::Tensor& codebook) {
+  const auto dtype = codebook.scalar_type();
+  return {dE.to(dtype), dU.to(dtype), dV.to(dtype), dh.to(dtype),
+          at::full(gate.sizes(), static_cast<double>((acc_t(1) - g * g) * dot), codebook.options())};
+}
+
+}  // namespace realiisr
