@@ -9,14 +9,8 @@ from realiisr.ops import cac_codebook, cac_embedding, extension_state, use_backe
 from realiisr.ops.reference import cac_codebook_reference, cac_embedding_reference
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+THREADS = 1  # see benchmarks/conftest.py
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _factors(device: str, grad: bool) -> list[torch.Tensor]:

@@ -12,6 +12,7 @@ from realiisr.ops import extension_state, scale_attention, use_backend
 from realiisr.ops.reference import scale_attention_reference
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+THREADS = 2  # see benchmarks/conftest.py
 
 
 def _level_ends(context: int, patch_nums: list[int]) -> list[int]:
@@ -36,13 +37,6 @@ def _additive_mask(ends: list[int], device: str) -> torch.Tensor:
     level = torch.bucketize(torch.arange(ends[-1], device=device), torch.tensor(ends, device=device), right=True)
     return torch.where(level[None, :] <= level[:, None], 0.0, float("-inf"))
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.mark.parametrize("mode", ["fwd", "fwd+bwd"])

@@ -14,6 +14,7 @@ from realiisr.ops.reference import toc_loss_reference
 
 SHAPES = [(4, 3, 512, 512), (16, 1, 128, 128)]
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+THREADS = 1  # 2-thread timings on this shared 2-core box spike by 10-40x
 IMPLS = ["eager", "fused"]
 
 
@@ -21,13 +22,6 @@ def _sync(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2-thread timings on this shared 2-core box spike by 10-40x
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.mark.parametrize("mode", ["fwd", "fwd+bwd"])
