@@ -53,10 +53,18 @@ def test_cac(benchmark, impl, case, device, mode):
     benchmark.pedantic(step, rounds=20, warmup_rounds=3, iterations=1)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", list(CASES))
-def test_copy_baseline(benchmark, case):
+def test_copy_baseline(benchmark, case, device):
     """Reading and writing the output's bytes once: the floor for the forward (which also gathers the rows)."""
     op, _, leading = CASES[case]
-    src = op(*leading("cpu"), *_factors("cpu", False)).detach()
-    benchmark.group = f"cac|{case} V4096 C32 r8|cpu|fwd"
-    benchmark.pedantic(lambda: src.clone(), rounds=20, warmup_rounds=3, iterations=1)
+    src = op(*leading(device), *_factors(device, False)).detach()
+
+    def copy():
+        src.clone()
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    benchmark.group = f"cac|{case} V4096 C32 r8|{device}|fwd"
+    benchmark.extra_info.update({"impl": "copy of the output", "bytes_out": src.numel() * src.element_size()})
+    benchmark.pedantic(copy, rounds=20, warmup_rounds=3, iterations=1)

@@ -60,9 +60,16 @@ def test_toc(benchmark, impl, shape, device, mode):
         benchmark.extra_info["peak_memory_bytes"] = torch.cuda.max_memory_allocated()
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-def test_copy_baseline(benchmark, shape):
+def test_copy_baseline(benchmark, shape, device):
     """Copying the bytes the loss reads: the floor a memory-bound kernel is measured against."""
-    src = torch.rand((2, *shape))
-    benchmark.group = f"toc|{'x'.join(map(str, shape))}|cpu|fwd"
-    benchmark.pedantic(lambda: src.clone(), rounds=20, warmup_rounds=3, iterations=1)
+    src = torch.rand((2, *shape)).to(device)
+
+    def copy():
+        src.clone()
+        _sync(device)
+
+    benchmark.group = f"toc|{'x'.join(map(str, shape))}|{device}|fwd"
+    benchmark.extra_info.update({"impl": "copy of the inputs", "bytes_in": src.numel() * src.element_size()})
+    benchmark.pedantic(copy, rounds=20, warmup_rounds=3, iterations=1)

@@ -12,14 +12,22 @@ from realiisr.inference.upscale import tile_starts
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 @pytest.mark.parametrize("overlap", [8, 4])
-def test_upscale_frame(benchmark, overlap, dtype):
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+def test_upscale_frame(benchmark, device, overlap, dtype):
     torch.manual_seed(0)
-    model = realiisr.build("real_iisr_x4_tiny").eval()
+    model = realiisr.build("real_iisr_x4_tiny", device=device).eval()
     frame = torch.rand(1, 192, 256)
     upscaler = Upscaler(model, overlap=overlap, batch_size=16, dtype=dtype)
     tiles = len(tile_starts(192, upscaler.lr_tile, overlap)) * len(tile_starts(256, upscaler.lr_tile, overlap))
-    benchmark.group = "upscale|real_iisr_x4_tiny|256x192->1024x768|cpu"
+    benchmark.group = f"upscale|real_iisr_x4_tiny|256x192->1024x768|{device}"
     benchmark.extra_info.update({"tiles": tiles, "overlap": overlap, "dtype": dtype, "threads": torch.get_num_threads()})
-    result = benchmark.pedantic(lambda: upscaler(frame), rounds=3, warmup_rounds=1, iterations=1)
+
+    def run():
+        out = upscaler(frame)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return out
+
+    result = benchmark.pedantic(run, rounds=3, warmup_rounds=1, iterations=1)
     assert result.shape == (1, 768, 1024)
     benchmark.extra_info["tiles_per_s"] = tiles / benchmark.stats.stats.median

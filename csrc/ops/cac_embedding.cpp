@@ -1,5 +1,5 @@
 // CAC embedding and whole conditioned codebook: argument checks, and ATen composites for devices without a
-// kernel of their own (the backwards, and the codebook's forward; the CPU has kernels for all of them).
+// kernel of their own (CPU and CUDA have kernels for all four).
 #include "ops/cac_embedding.h"
 
 #include <ATen/ATen.h>
@@ -38,7 +38,7 @@ void cac_codebook_check(const at::Tensor& codebook, const at::Tensor& U, const a
 }
 
 void cac_check(const at::Tensor& idx, const at::Tensor& codebook, const at::Tensor& U, const at::Tensor& V,
-               const at::Tensor& h, const at::Tensor& gate) {
+               const at::Tensor& h, const at::Tensor& gate, bool check_id_range) {
   constexpr const char* op = "realiisr::cac_embedding";
   check_dim(idx, 2, op, "idx");
   TORCH_CHECK(idx.scalar_type() == at::kLong, op, ": idx must be int64, got ", idx.scalar_type());
@@ -46,7 +46,7 @@ void cac_check(const at::Tensor& idx, const at::Tensor& codebook, const at::Tens
   check_same_device(codebook, idx, op, "codebook", "idx");
   TORCH_CHECK(h.size(0) == idx.size(0), op, ": h must be [B=", idx.size(0), ", r], got ", h.sizes());
   const int64_t vocab = codebook.size(0);
-  if (idx.numel() > 0) {
+  if (check_id_range && idx.numel() > 0) {
     auto [lo, hi] = at::aminmax(idx);
     const int64_t min_id = lo.item<int64_t>(), max_id = hi.item<int64_t>();
     TORCH_CHECK(min_id >= 0 && max_id < vocab, op, ": token ids must lie in [0, ", vocab, "), got [", min_id, ", ",
@@ -54,14 +54,12 @@ void cac_check(const at::Tensor& idx, const at::Tensor& codebook, const at::Tens
   }
 }
 
-namespace {
-
 // Gradients for (codebook, U, V, h, gate). With G = grad rows [N, C], UH = U[idx] * h[b] [N, r]:
 //   dE = scatter(G), T = G V, dU = scatter(g T * h[b]), dh[b] = sum_l g T * U[idx], dV = g G^T UH,
 //   da = (1 - g^2) sum(T * UH).
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> cac_embedding_backward(
-    const at::Tensor& grad, const at::Tensor& idx, const at::Tensor& codebook, const at::Tensor& U,
-    const at::Tensor& V, const at::Tensor& h, const at::Tensor& gate) {
+CacGrads cac_embedding_backward_composite(const at::Tensor& grad, const at::Tensor& idx, const at::Tensor& codebook,
+                                          const at::Tensor& U, const at::Tensor& V, const at::Tensor& h,
+                                          const at::Tensor& gate) {
   const int64_t B = idx.size(0), L = idx.size(1), C = codebook.size(1), r = U.size(1);
   const at::Tensor g = at::tanh(gate.reshape({}));
   const at::Tensor flat_idx = idx.reshape({-1});
@@ -78,18 +76,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> cac_embed
   return {dE, dU, dV, dh, da};
 }
 
-// out[b] = E + g (U * h[b]) V^T, as dense ATen ops (the CPU has a one-pass kernel).
+namespace {
+
+// out[b] = E + g (U * h[b]) V^T, as dense ATen ops.
 at::Tensor cac_codebook_composite(const at::Tensor& codebook, const at::Tensor& U, const at::Tensor& V,
                                   const at::Tensor& h, const at::Tensor& gate) {
   cac_codebook_check(codebook, U, V, h, gate);
   return codebook.unsqueeze(0) + at::tanh(gate.reshape({})) * at::matmul(U.unsqueeze(0) * h.unsqueeze(1), V.t());
 }
 
+}  // namespace
+
 // With G = grad [B, V, C], UH[b] = U * h[b] [B, V, r], T = G V [B, V, r]:
 //   dE = sum_b G, dU = g sum_b T * h[b], dh[b] = g sum_v T * U, dV = g sum_b G[b]^T UH[b], da = (1 - g^2) sum(T * UH).
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> cac_codebook_backward(
-    const at::Tensor& grad, const at::Tensor& codebook, const at::Tensor& U, const at::Tensor& V, const at::Tensor& h,
-    const at::Tensor& gate) {
+CacGrads cac_codebook_backward_composite(const at::Tensor& grad, const at::Tensor& codebook, const at::Tensor& U,
+                                         const at::Tensor& V, const at::Tensor& h, const at::Tensor& gate) {
   cac_codebook_check(codebook, U, V, h, gate);
   const at::Tensor g = at::tanh(gate.reshape({}));
   const at::Tensor G = grad.to(codebook.scalar_type());
@@ -103,12 +104,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> cac_codeb
   return {dE, dU, dV, dh, da};
 }
 
-}  // namespace
-
 TORCH_LIBRARY_IMPL(realiisr, CompositeExplicitAutograd, m) {
-  m.impl("cac_embedding_backward", &cac_embedding_backward);
+  m.impl("cac_embedding_backward", &cac_embedding_backward_composite);
   m.impl("cac_codebook", &cac_codebook_composite);
-  m.impl("cac_codebook_backward", &cac_codebook_backward);
+  m.impl("cac_codebook_backward", &cac_codebook_backward_composite);
 }
 
 }  // namespace realiisr

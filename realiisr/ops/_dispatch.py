@@ -17,7 +17,7 @@ FUSED_OPS = {"toc_loss": ("cpu", "cuda"), "cac_embedding": ("cpu", "cuda"), "cac
 
 #: How a fused op is implemented where that is not a hand-written kernel (shown by ``realiisr info``).
 FUSED_HOW = {"scale_attention": "fused op: per-level mask-free SDPA",
-             "cac_codebook": "fused op: one-pass CPU kernels (forward and backward), ATen composite elsewhere"}
+             "cac_codebook": "fused CPU and CUDA kernels (forward and backward)"}
 
 #: (op, device type) where ``auto`` keeps the eager path although a kernel exists, and why (measured).
 PREFER_EAGER: dict[tuple[str, str], str] = {}  # none at present: the CPU CAC kernels now beat eager too

@@ -9,6 +9,10 @@ from realiisr.ops.reference import cac_codebook_reference, cac_embedding_referen
 
 fused_only = pytest.mark.skipif(not extension_state().loaded, reason=f"fused ops unavailable: {extension_state().reason}")
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+# (C, r): the model's shape is (32, 8); 40 takes a second lane chunk in the CUDA kernels, 300 is past their
+# limit (C <= 256) and takes the ATen composite there.
+WIDTHS = [(16, 4), (40, 3), (300, 2)]
 
 
 def factors(vocab=64, dim=16, rank=4, batch=3, dtype=torch.float64, device="cpu", seed=0):
@@ -30,8 +34,10 @@ def test_matches_the_official_embedding_lora(golden, backend):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("batch, length, vocab", [(1, 1, 2), (3, 10, 64), (2, 257, 512)])
-def test_fused_forward_and_gradients_match_reference(device, dtype, batch, length, vocab):
-    tensors = [t.requires_grad_() for t in factors(vocab=vocab, batch=batch, dtype=dtype, device=device)]
+@pytest.mark.parametrize("dim, rank", WIDTHS)
+def test_fused_forward_and_gradients_match_reference(device, dtype, batch, length, vocab, dim, rank):
+    tensors = [t.requires_grad_() for t in factors(vocab=vocab, dim=dim, rank=rank, batch=batch, dtype=dtype,
+                                                   device=device)]
     idx = torch.randint(0, vocab, (batch, length), device=device)
     idx[0, 0], idx[-1, -1] = 0, vocab - 1  # the vocabulary's edges
     _assert_fused_matches(lambda *t: cac_embedding(idx, *t), lambda *t: cac_embedding_reference(idx, *t), tensors, dtype)
@@ -51,9 +57,10 @@ def _assert_fused_matches(fused, reference, tensors, dtype):
 
 
 @fused_only
-def test_gradcheck_opcheck_and_compile():
-    tensors = [t.requires_grad_() for t in factors()]
-    idx = torch.randint(0, 64, (3, 7))
+@pytest.mark.parametrize("device", DEVICES)
+def test_gradcheck_opcheck_and_compile(device):
+    tensors = [t.requires_grad_() for t in factors(device=device)]
+    idx = torch.randint(0, 64, (3, 7), device=device)
 
     def fused(*args):
         with use_backend("fused"):
@@ -71,7 +78,7 @@ def _assert_bf16_rule(fused, reference, exact):
     exact = [t.detach().requires_grad_() for t in exact]
     low = [t.detach().bfloat16().requires_grad_() for t in exact]
     want = reference(*exact)
-    grad = torch.randn(want.shape, generator=torch.Generator().manual_seed(3))
+    grad = torch.randn(want.shape, generator=torch.Generator().manual_seed(3)).to(want.device)
     with use_backend("fused"):
         got = fused(*low)
     eager = reference(*low)
@@ -87,10 +94,13 @@ def _assert_bf16_rule(fused, reference, exact):
 
 
 @fused_only
-def test_bf16_error_at_most_twice_eager():
-    idx = torch.randint(0, 256, (4, 300), generator=torch.Generator().manual_seed(2))
-    _assert_bf16_rule(lambda *t: cac_embedding(idx, *t), lambda *t: cac_embedding_reference(idx, *t),
-                      factors(dtype=torch.float32, vocab=256, batch=4))
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("op", ["embedding", "codebook"])
+def test_bf16_error_at_most_twice_eager(device, op):
+    idx = torch.randint(0, 256, (4, 300), generator=torch.Generator().manual_seed(2)).to(device)
+    fused, reference = ((lambda *t: cac_embedding(idx, *t)), (lambda *t: cac_embedding_reference(idx, *t))) \
+        if op == "embedding" else (cac_codebook, cac_codebook_reference)
+    _assert_bf16_rule(fused, reference, factors(dtype=torch.float32, vocab=256, batch=4, device=device))
 
 
 @fused_only
@@ -115,6 +125,40 @@ def test_fused_gradients_are_deterministic_across_thread_counts(op):
             assert torch.equal(a, b)
 
 
+@fused_only
+@cuda_only
+@pytest.mark.parametrize("op", ["embedding", "codebook"])
+def test_cuda_gradients_are_deterministic(op):
+    """Repeated ids (each ~40 times, the model's C and r): the CUDA backward gives bit-identical gradients."""
+    tensors = [t.requires_grad_() for t in factors(vocab=128, dim=32, rank=8, batch=4, dtype=torch.float32,
+                                                   device="cuda")]
+    idx = torch.randint(0, 128, (4, 1300), generator=torch.Generator().manual_seed(1)).cuda()
+    fn = (lambda *t: cac_embedding(idx, *t)) if op == "embedding" else cac_codebook
+    runs = []
+    for _ in range(3):
+        with use_backend("fused"):
+            out = fn(*tensors)
+        runs.append(torch.autograd.grad(out, tensors, torch.ones_like(out)))
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            assert torch.equal(a, b)
+
+
+@fused_only
+@cuda_only
+def test_cuda_backward_never_reads_through_out_of_range_ids():
+    """The CUDA backward skips the host-side id check (the forward made it): a bad id must touch nothing."""
+    E, U, V, h, gate = factors(dtype=torch.float32, device="cuda")
+    idx = torch.tensor([[70, 1], [-5, 2], [3, 64]], device="cuda")
+    dE, dU, dV, dh, da = torch.ops.realiisr.cac_embedding_backward(torch.ones(3, 2, 16, device="cuda"), idx, E, U, V,
+                                                                    h, gate)
+    torch.cuda.synchronize()  # raises if a kernel faulted
+    used = torch.zeros(64, dtype=torch.bool)
+    used[[1, 2, 3]] = True
+    assert torch.equal(dE[~used].cpu(), torch.zeros(61, 16)) and torch.equal(dE[used].cpu(), torch.ones(3, 16))
+    assert torch.isfinite(torch.cat([dU.flatten(), dV.flatten(), dh.flatten(), da.flatten()])).all()
+
+
 @pytest.mark.parametrize("backend", ["eager", pytest.param("fused", marks=fused_only)])
 def test_bad_input_is_a_clear_error(backend):
     E, U, V, h, gate = factors(dtype=torch.float32)
@@ -135,7 +179,7 @@ def test_bad_input_is_a_clear_error(backend):
 
 
 @fused_only
-def test_raw_op_refuses_out_of_range_ids():
+def test_raw_op_refuses_out_of_range_ids():  # the CPU kernels (CUDA: see the test above)
     E, U, V, h, gate = factors(dtype=torch.float32)
     with pytest.raises(RuntimeError, match="token ids must lie in"):
         torch.ops.realiisr.cac_embedding(torch.tensor([[70]] * 3), E, U, V, h, gate)
@@ -156,18 +200,17 @@ def test_fused_whole_codebook_and_gradients_match_reference(device, dtype, vocab
 
 
 @fused_only
-def test_whole_codebook_gradcheck_opcheck_compile_and_bf16():
-    tensors = [t.requires_grad_() for t in factors(vocab=12, batch=2)]
+@pytest.mark.parametrize("device", DEVICES)
+def test_whole_codebook_gradcheck_opcheck_and_compile(device):
+    tensors = [t.requires_grad_() for t in factors(vocab=12, batch=2, device=device)]
     op = torch.ops.realiisr.cac_codebook
     assert torch.autograd.gradcheck(lambda *a: op(*a), tensors)
     floats = [t.float().detach().requires_grad_() for t in tensors]
     torch.library.opcheck(op.default, tuple(floats))
     compiled = torch.compile(lambda *a: op(*a).sum(), fullgraph=True, backend="aot_eager")
     torch.testing.assert_close(compiled(*floats), cac_codebook_reference(*floats).sum(), atol=1e-3, rtol=1e-5)
-    exact = factors(dtype=torch.float32, vocab=256, batch=4)
-    _assert_bf16_rule(cac_codebook, cac_codebook_reference, exact)
     with pytest.raises(RuntimeError, match=r"V must be \[C=16, r=4\]"):
-        op(exact[0], exact[1], exact[2].t().contiguous(), exact[3], exact[4])
+        op(floats[0], floats[1], floats[2].t().contiguous(), floats[3], floats[4])
 
 
 @fused_only

@@ -1,5 +1,5 @@
-// What the two CPU CAC backwards share around their loops: the incoming gradient's checks and conversion,
-// the in-order reduction of per-block partial sums (what keeps them deterministic), and the final gradients.
+// What the two CPU CAC backwards share around their loops: the in-order reduction of per-block partial sums
+// (what keeps them deterministic) and the final gradients.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -9,21 +9,9 @@
 #include <cstdint>
 #include <tuple>
 
-#include "common/checks.h"
+#include "ops/cac_embedding.h"
 
 namespace realiisr {
-
-using CacGrads = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;  // dE, dU, dV, dh, da
-
-// grad [B, rows, C] on the codebook's device, in the codebook's dtype and contiguous; rows_name names dim 1.
-inline at::Tensor cac_grad_rows(const at::Tensor& grad, const at::Tensor& codebook, int64_t B, int64_t rows,
-                                const char* rows_name, const char* op) {
-  const int64_t C = codebook.size(1);
-  check_same_device(codebook, grad, op, "codebook", "grad");
-  TORCH_CHECK(grad.dim() == 3 && grad.size(0) == B && grad.size(1) == rows && grad.size(2) == C, op,
-              ": grad must be [B=", B, ", ", rows_name, "=", rows, ", C=", C, "], got ", grad.sizes());
-  return grad.to(codebook.scalar_type()).contiguous();
-}
 
 // out[j] += scale * sum over blocks of parts[blk * n + j], blocks taken in order.
 template <typename acc_t>

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The GPU checks in one call (for a lent CUDA machine whose python3 already holds torch, pytest and
+# pytest-benchmark): build the extension for the visible GPU, run the CUDA tests, then the CUDA benchmarks.
+# Every step runs even if an earlier one failed; logs and JSON go to $OUT (default ./device-out).
+#   bash benchmarks/device_check.sh [build|tests|ops|memcheck|model|all]...   (default: all)
+# A prebuilt realiisr/_C*.so for this python and torch is reused when REALIISR_REUSE_BUILD=1.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/device-out}
+mkdir -p "$OUT"
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+PY=${PYTHON:-python3}
+steps=${*:-all}
+want() { [[ " $steps " == *" all "* || " $steps " == *" $1 "* ]]; }
+status=0
+run() {  # name, timeout seconds, command...
+  local name=$1 limit=$2; shift 2
+  local start=$SECONDS
+  timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
+  local rc=$?
+  ((rc)) && status=1
+  echo "== $name: rc=$rc in $((SECONDS - start)) s"
+  tail -n 4 "$OUT/$name.log"
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv,noheader
+$PY -c "import torch, sys; print('python', sys.version.split()[0], '| torch', torch.__version__, '| cuda', torch.version.cuda, '|', torch.cuda.get_device_name(0))"
+
+if want build && [[ ${REALIISR_REUSE_BUILD:-0} != 1 ]]; then
+  arch=$($PY -c "import torch; print('.'.join(map(str, torch.cuda.get_device_capability(0))))")
+  run build 400 env REALIISR_WITH_CUDA=1 TORCH_CUDA_ARCH_LIST="$arch" MAX_JOBS="$(nproc)" $PY setup.py build_ext --inplace
+  cp realiisr/_C*.so "$OUT/" 2>/dev/null
+fi
+$PY -c "import json, realiisr.ops as o; s = o.extension_state(); print('extension:', s.loaded, s.reason, json.loads(o.build_info()) if s.loaded else '')"
+
+bench=(--benchmark --benchmark-columns=min,median,iqr,rounds --benchmark-sort=name -p no:cacheprovider)
+if want tests; then
+  run tests 300 $PY -m pytest -q -p no:cacheprovider tests/ops -k cuda -rs
+fi
+if want ops; then
+  run bench_ops 300 $PY -m pytest "${bench[@]}" -k cuda --benchmark-json="$OUT/bench_ops.json" \
+    benchmarks/bench_cac.py benchmarks/bench_toc_loss.py benchmarks/bench_scale_attention.py
+fi
+if want memcheck && command -v compute-sanitizer >/dev/null; then
+  run memcheck 200 compute-sanitizer --tool memcheck --error-exitcode 9 $PY -m pytest -q -p no:cacheprovider \
+    tests/ops/test_cac_embedding.py tests/ops/test_toc_loss.py -k "cuda and (deterministic or never_reads or match_reference)"
+fi
+if want model; then
+  run bench_model 400 $PY -m pytest "${bench[@]}" -k "cuda or inference" --benchmark-json="$OUT/bench_model.json" \
+    benchmarks/bench_upscale.py benchmarks/bench_model.py
+fi
+jsons=("$OUT"/bench_*.json)
+[[ -e ${jsons[0]} ]] && $PY benchmarks/summarize.py "${jsons[@]}" 
+exit $status
