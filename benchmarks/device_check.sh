@@ -28,25 +28,25 @@ $PY -c "import torch, sys; print('python', sys.version.split()[0], '| torch', to
 
 if want build && [[ ${REALIISR_REUSE_BUILD:-0} != 1 ]]; then
   arch=$($PY -c "import torch; print('.'.join(map(str, torch.cuda.get_device_capability(0))))")
-  run build 400 env REALIISR_WITH_CUDA=1 TORCH_CUDA_ARCH_LIST="$arch" MAX_JOBS="$(nproc)" $PY setup.py build_ext --inplace
+  run build 240 env REALIISR_WITH_CUDA=1 TORCH_CUDA_ARCH_LIST="$arch" MAX_JOBS="$(nproc)" $PY setup.py build_ext --inplace
   cp realiisr/_C*.so "$OUT/" 2>/dev/null
 fi
 $PY -c "import json, realiisr.ops as o; s = o.extension_state(); print('extension:', s.loaded, s.reason, json.loads(o.build_info()) if s.loaded else '')"
 
 bench=(--benchmark --benchmark-columns=min,median,iqr,rounds --benchmark-sort=name -p no:cacheprovider)
 if want tests; then
-  run tests 300 $PY -m pytest -q -p no:cacheprovider tests/ops -k cuda -rs
+  run tests 150 $PY -m pytest -q -p no:cacheprovider tests/ops -k cuda -rs
 fi
 if want ops; then
-  run bench_ops 300 $PY -m pytest "${bench[@]}" -k cuda --benchmark-json="$OUT/bench_ops.json" \
+  run bench_ops 180 $PY -m pytest "${bench[@]}" -k cuda --benchmark-json="$OUT/bench_ops.json" \
     benchmarks/bench_cac.py benchmarks/bench_toc_loss.py benchmarks/bench_scale_attention.py
 fi
 if want memcheck && command -v compute-sanitizer >/dev/null; then
-  run memcheck 200 compute-sanitizer --tool memcheck --error-exitcode 9 $PY -m pytest -q -p no:cacheprovider \
+  run memcheck 100 compute-sanitizer --tool memcheck --error-exitcode 9 $PY -m pytest -q -p no:cacheprovider \
     tests/ops/test_cac_embedding.py tests/ops/test_toc_loss.py -k "cuda and (deterministic or never_reads or match_reference)"
 fi
 if want model; then
-  run bench_model 400 $PY -m pytest "${bench[@]}" -k "cuda or inference" --benchmark-json="$OUT/bench_model.json" \
+  run bench_model 150 $PY -m pytest "${bench[@]}" -k "cuda or inference" --benchmark-json="$OUT/bench_model.json" \
     benchmarks/bench_upscale.py benchmarks/bench_model.py
 fi
 jsons=("$OUT"/bench_*.json)
