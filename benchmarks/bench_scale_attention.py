@@ -59,7 +59,7 @@ def test_scale_attention(benchmark, impl, device, dtype, shape, mode):
     make = lambda n: torch.randn(batch, heads, n, dim, generator=gen).to(device, getattr(torch, dtype)).requires_grad_(grad)  # noqa: E731
     q, k, v = make(queries), make(ends[-1]), make(ends[-1])
     level_ends = None if kv_step else ends
-    mask = None if kv_step or impl != "eager_additive_mask" else _additive_mask(ends, device)
+    mask = None if kv_step or impl != "eager_additive_mask" else _additive_mask(ends, device).to(q.dtype)
 
     def run():
         if impl == "eager_additive_mask":

@@ -2,7 +2,7 @@
 # The GPU checks in one call (for a lent CUDA machine whose python3 already holds torch, pytest and
 # pytest-benchmark): build the extension for the visible GPU, run the CUDA tests, then the CUDA benchmarks.
 # Every step runs even if an earlier one failed; logs and JSON go to $OUT (default ./device-out).
-#   bash benchmarks/device_check.sh [build|tests|ops|memcheck|model|all]...   (default: all)
+#   bash benchmarks/device_check.sh [build|tests|errors|overheads|ops|memcheck|model|all]...   (default: all)
 # A prebuilt realiisr/_C*.so for this python and torch is reused when REALIISR_REUSE_BUILD=1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -31,14 +31,27 @@ if want build && [[ ${REALIISR_REUSE_BUILD:-0} != 1 ]]; then
   run build 240 env REALIISR_WITH_CUDA=1 TORCH_CUDA_ARCH_LIST="$arch" MAX_JOBS="$(nproc)" $PY setup.py build_ext --inplace
   cp realiisr/_C*.so "$OUT/" 2>/dev/null
 fi
-$PY -c "import json, realiisr.ops as o; s = o.extension_state(); print('extension:', s.loaded, s.reason, json.loads(o.build_info()) if s.loaded else '')"
+$PY -c "import json, realiisr.ops as o; s = o.extension_state(); print('extension:', s.loaded, s.reason, o.build_info() if s.loaded else '')"
 
 bench=(--benchmark --benchmark-columns=min,median,iqr,rounds --benchmark-sort=name -p no:cacheprovider)
 if want tests; then
   run tests 150 $PY -m pytest -q -p no:cacheprovider tests/ops -k cuda -rs
 fi
+if want errors; then
+  run errors 120 $PY -m pytest -q -p no:cacheprovider tests/ops/test_op_errors_in_subprocess.py -x
+  if [[ $(tail -n 1 "$OUT/errors.log") == *failed* ]] && command -v cuda-gdb >/dev/null; then  # a native backtrace
+    printf '%s\n' 'import torch, realiisr.ops' 'assert realiisr.ops.extension_state().loaded' \
+      'E, U, V, h = (torch.randn(*s, device="cuda") for s in ((12, 16), (12, 4), (4, 16), (2, 4)))' \
+      'torch.ops.realiisr.cac_codebook(E.requires_grad_(), U, V, h, torch.tensor([0.3], device="cuda"))' >/tmp/crash.py
+    timeout 120 cuda-gdb -batch -ex run -ex bt --args $PY /tmp/crash.py 2>&1 | grep -v "^\[New Thread\|^\[Thread" | tail -n 40
+  fi
+fi
+if want overheads; then
+  run overheads 120 $PY benchmarks/op_overheads.py
+  cat "$OUT/overheads.log"
+fi
 if want ops; then
-  run bench_ops 180 $PY -m pytest "${bench[@]}" -k cuda --benchmark-json="$OUT/bench_ops.json" \
+  run bench_ops 180 $PY -m pytest "${bench[@]}" -k "cuda ${BENCH_FILTER:-}" --benchmark-json="$OUT/bench_ops.json" \
     benchmarks/bench_cac.py benchmarks/bench_toc_loss.py benchmarks/bench_scale_attention.py
 fi
 if want memcheck && command -v compute-sanitizer >/dev/null; then
