@@ -22,6 +22,12 @@ FUSED_HOW = {"scale_attention": "fused op: per-level mask-free SDPA",
 #: (op, device type) where ``auto`` keeps the eager path although a kernel exists, and why (measured).
 PREFER_EAGER: dict[tuple[str, str], str] = {}  # none at present: the CPU CAC kernels now beat eager too
 
+#: (op, device type) where ``auto`` keeps eager when gradients will flow (training), and why (measured).
+PREFER_EAGER_WITH_GRAD: dict[tuple[str, str], str] = {
+    ("scale_attention", "cuda"): "H200, bf16: per-level SDPA forward+backward measured 0.5-0.8x the masked SDPA "
+                                 "(each level's backward rewrites the whole key/value gradient)",
+}
+
 #: CPU ops whose kernels are fast only through their AVX2 code path (csrc/common/cpu_isa.h): on a CPU without
 #: it (or off x86) their baseline loops measured 5-10x slower than eager, so ``auto`` keeps eager there.
 NEEDS_AVX2 = ("cac_embedding", "cac_codebook")
@@ -52,8 +58,8 @@ def _requested() -> str:
     return override or requested_backend()
 
 
-def choose_backend(op: str, device: torch.device) -> tuple[str, str]:
-    """``("fused" | "eager", reason)`` for running ``op`` on ``device``.
+def choose_backend(op: str, device: torch.device, with_grad: bool = False) -> tuple[str, str]:
+    """``("fused" | "eager", reason)`` for running ``op`` on ``device`` (``with_grad``: a backward will follow).
 
     Raises:
         RuntimeError: ``fused`` was forced but cannot run here.
@@ -73,6 +79,8 @@ def choose_backend(op: str, device: torch.device) -> tuple[str, str]:
         reason = "realiisr._C was built without CUDA"
     elif requested == "auto" and (op, device.type) in PREFER_EAGER:
         return "eager", PREFER_EAGER[(op, device.type)]
+    elif requested == "auto" and with_grad and (op, device.type) in PREFER_EAGER_WITH_GRAD:
+        return "eager", PREFER_EAGER_WITH_GRAD[(op, device.type)]
     elif requested == "auto" and device.type == "cpu" and op in NEEDS_AVX2 and not _cpu_has_avx2():
         capability = torch.backends.cpu.get_cpu_capability()
         return "eager", f"this CPU lacks AVX2 ({capability}), which the {op} kernel needs to beat eager"

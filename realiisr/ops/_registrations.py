@@ -1,4 +1,5 @@
-"""Fake (meta) kernels and autograd for the C++-defined ops; imported only once realiisr._C has loaded."""
+"""Fake (meta) kernels for the C++-defined ops, and the TOC loss's autograd (the CAC ops' autograd is C++:
+csrc/ops/cac_autograd.cpp); imported only once realiisr._C has loaded."""
 from __future__ import annotations
 
 import torch
@@ -56,23 +57,6 @@ def _cac_embedding_backward_fake(grad, idx, codebook, U, V, h, gate):
             torch.empty_like(gate))
 
 
-def _cac_setup_context(ctx, inputs, output):
-    ctx.save_for_backward(*inputs)
-
-
-def _cac_backward(ctx, grad):
-    idx, codebook, U, V, h, gate = ctx.saved_tensors
-    needs = ctx.needs_input_grad
-    if not any(needs[1:]):
-        return None, None, None, None, None, None
-    d_codebook, d_U, d_V, d_h, d_gate = torch.ops.realiisr.cac_embedding_backward(grad, idx, codebook, U, V, h, gate)
-    return (None, d_codebook if needs[1] else None, d_U if needs[2] else None, d_V if needs[3] else None,
-            d_h if needs[4] else None, d_gate if needs[5] else None)
-
-
-torch.library.register_autograd("realiisr::cac_embedding", _cac_backward, setup_context=_cac_setup_context)
-
-
 @torch.library.register_fake("realiisr::cac_codebook")
 def _cac_codebook_fake(codebook, U, V, h, gate):
     return codebook.new_empty((h.shape[0], codebook.shape[0], codebook.shape[1]))
@@ -82,16 +66,3 @@ def _cac_codebook_fake(codebook, U, V, h, gate):
 def _cac_codebook_backward_fake(grad, codebook, U, V, h, gate):
     return (torch.empty_like(codebook), torch.empty_like(U), torch.empty_like(V), torch.empty_like(h),
             torch.empty_like(gate))
-
-
-def _cac_codebook_setup_context(ctx, inputs, output):
-    ctx.save_for_backward(*inputs)
-
-
-def _cac_codebook_autograd(ctx, grad):
-    grads = torch.ops.realiisr.cac_codebook_backward(grad, *ctx.saved_tensors)
-    return tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad))
-
-
-torch.library.register_autograd("realiisr::cac_codebook", _cac_codebook_autograd,
-                                setup_context=_cac_codebook_setup_context)

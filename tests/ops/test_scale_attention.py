@@ -138,3 +138,19 @@ def test_unmasked_attention_with_more_queries_than_keys(backend):
     with use_backend(backend):
         out = scale_attention(q, k, v, None)
     torch.testing.assert_close(out, scale_attention_reference(q, k, v, None))
+
+
+@fused_only
+def test_auto_keeps_eager_for_training_attention_on_cuda():
+    """Measured on an H200: the per-level form loses in forward+backward there, so `auto` takes eager with grad."""
+    from realiisr.ops._dispatch import choose_backend
+
+    cuda = torch.device("cuda")
+    state = extension_state()
+    if state.with_cuda:
+        assert choose_backend("scale_attention", cuda)[0] == "fused"
+        backend, reason = choose_backend("scale_attention", cuda, with_grad=True)
+        assert backend == "eager" and "forward+backward" in reason
+        with use_backend("fused"):
+            assert choose_backend("scale_attention", cuda, with_grad=True)[0] == "fused"
+    assert choose_backend("scale_attention", torch.device("cpu"), with_grad=True)[0] == "fused"

@@ -1,12 +1,15 @@
 // CAC on CUDA, shared by the per-token embedding (ids from idx) and the whole codebook (kIdentity: row l of
 // batch b is id l). Forward: one thread per output element. Backward, three launches, no atomics, every sum
 // in a fixed order (bit-identical from run to run):
-//   rows  one warp per gradient row (lanes over channels): T = G V by warp reductions, stored [N, r]; per
-//         block of 64 rows of one batch the partial sums of dV, dh and the gate's dot, summed over warps in
-//         warp order;
-//   ids   one warp per 4 ids: dE[i] = sum of the G rows with id i, dU[i] = g sum T * h[b] over them, rows
-//         taken in increasing order (a ballot scan over all ids; the codebook form just walks the batch);
-//   finish one thread per dV, dh and da element sums the row blocks' partials in block order.
+//   rows   one warp per gradient row (lanes over channels): T = G V by warp reductions, stored [N, r]; per
+//          block of 16 rows of one batch the partial sums of dV, dh and the gate's dot, summed over warps in
+//          warp order;
+//   ids    one block per 32 ids (fewer for wide rows): dE[i] = sum of the G rows with id i, dU[i] = g sum
+//          T * h[b] over them; warp w scans the w-th eighth of the ids with ballots and adds its matches, in
+//          row order, to its own shared rows, which are then summed in warp order (the codebook form walks
+//          the batch instead of scanning);
+//   finish one warp per element of dV, dh and da sums the row blocks' partials, lanes striding the blocks,
+//          then a fixed shuffle tree.
 // Ids outside [0, V) never index anything here (rows skips their U, ids never matches them); the forward
 // refuses them before any kernel runs.
 #pragma once
@@ -26,10 +29,10 @@ namespace realiisr::cac_cuda {
 
 constexpr int kWarps = 8;
 constexpr int kThreads = 32 * kWarps;
-constexpr int64_t kRowsPerBlock = 64;  // fixed: the partial sums do not depend on the grid
+constexpr int64_t kRowsPerBlock = 16;  // fixed: the partial sums do not depend on the grid
 constexpr int kMaxChunks = 8;          // channels per lane: C <= 256
-constexpr int64_t kMaxRank = 32;       // one lane per rank component in the ids pass
-constexpr int kIdsPerWarp = 4;
+constexpr int64_t kMaxRank = 32;       // one lane per rank component
+constexpr int64_t kMaxIdsPerBlock = 32;
 constexpr int kScanUnroll = 4;         // id loads in flight per lane in the ballot scan
 constexpr size_t kMaxSharedBytes = 48 * 1024;
 
@@ -87,6 +90,8 @@ __global__ void __launch_bounds__(kThreads) backward_rows_kernel(
   for (int64_t l = l_begin + warp; l < l_end; l += kWarps) {
     const int64_t n = b * L + l, i = kIdentity ? l : ids[n];
     const bool known = kIdentity || (i >= 0 && i < vocab);
+    const acc_t u_lane = (lane < r && known) ? static_cast<acc_t>(u[i * r + lane]) : acc_t(0);  // r <= 32
+    const acc_t h_lane = lane < r ? static_cast<acc_t>(h[b * r + lane]) : acc_t(0);
     acc_t gv[kMaxChunks];
 #pragma unroll
     for (int j = 0; j < kMaxChunks; ++j) {
@@ -101,8 +106,8 @@ __global__ void __launch_bounds__(kThreads) backward_rows_kernel(
         if (c < C) partial += gv[j] * s_vt[k * C + c];
       }
       const acc_t t = warp_sum(partial);
-      const acc_t uk = known ? static_cast<acc_t>(u[i * r + k]) : acc_t(0);
-      const acc_t uh = uk * static_cast<acc_t>(h[b * r + k]);
+      const acc_t uk = __shfl_sync(0xffffffffu, u_lane, static_cast<int>(k));
+      const acc_t uh = uk * __shfl_sync(0xffffffffu, h_lane, static_cast<int>(k));
 #pragma unroll
       for (int j = 0; j < kMaxChunks; ++j) {
         const int64_t c = lane + 32 * j;
@@ -131,84 +136,88 @@ __global__ void __launch_bounds__(kThreads) backward_rows_kernel(
   }
 }
 
-// grid ceil(vocab / (kWarps * kIdsPerWarp)). Writes every row of dE and dU (zeros for unused ids).
+// Ids per block of the ids pass: each warp keeps one shared row of C + r sums per id.
+inline int64_t ids_per_block(int64_t C, int64_t r, size_t acc_size) {
+  const int64_t fit = static_cast<int64_t>(kMaxSharedBytes / (kWarps * (C + r) * acc_size));
+  return fit < kMaxIdsPerBlock ? fit : kMaxIdsPerBlock;
+}
+
+// grid ceil(vocab / per_block). Writes every row of dE and dU (zeros for unused ids).
 template <typename scalar_t, typename acc_t, bool kIdentity>
 __global__ void __launch_bounds__(kThreads) backward_ids_kernel(
     const scalar_t* __restrict__ grad, const int64_t* __restrict__ ids, const acc_t* __restrict__ t_all,
     const scalar_t* __restrict__ h, const scalar_t* __restrict__ gate, scalar_t* __restrict__ dE,
-    scalar_t* __restrict__ dU, int64_t B, int64_t L, int64_t C, int64_t r, int64_t vocab) {
+    scalar_t* __restrict__ dU, int64_t B, int64_t L, int64_t C, int64_t r, int64_t vocab, int64_t per_block) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  acc_t* s_acc = reinterpret_cast<acc_t*>(smem_raw);  // [kWarps][per_block][C + r]: dE row, then dU row
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int64_t first = (static_cast<int64_t>(blockIdx.x) * kWarps + warp) * kIdsPerWarp;
-  if (first >= vocab) return;  // the whole warp: no ballot below runs with missing lanes
-  const acc_t g = tanh(static_cast<acc_t>(gate[0]));
-  acc_t e[kIdsPerWarp][kMaxChunks] = {};
-  acc_t du[kIdsPerWarp] = {};
-  auto add_row = [&](acc_t* e_row, acc_t& du_k, int64_t n) {
-    const int64_t b = n / L;
-#pragma unroll
-    for (int j = 0; j < kMaxChunks; ++j) {
-      const int64_t c = lane + 32 * j;
-      if (c < C) e_row[j] += static_cast<acc_t>(grad[n * C + c]);
-    }
-    if (lane < r) du_k += t_all[n * r + lane] * static_cast<acc_t>(h[b * r + lane]);
+  const int64_t width = C + r, first = blockIdx.x * per_block;
+  const int64_t count = vocab - first < per_block ? vocab - first : per_block;
+  for (int64_t j = threadIdx.x; j < kWarps * per_block * width; j += kThreads) s_acc[j] = acc_t(0);
+  __syncthreads();
+  acc_t* mine = s_acc + warp * per_block * width;
+  auto add_row = [&](int64_t q, int64_t n) {
+    acc_t* row = mine + q * width;
+    for (int64_t c = lane; c < C; c += 32) row[c] += static_cast<acc_t>(grad[n * C + c]);
+    if (lane < r) row[C + lane] += t_all[n * r + lane] * static_cast<acc_t>(h[(n / L) * r + lane]);
   };
-  if constexpr (kIdentity) {
-#pragma unroll
-    for (int q = 0; q < kIdsPerWarp; ++q)
-      if (first + q < vocab)
-        for (int64_t b = 0; b < B; ++b) add_row(e[q], du[q], b * L + first + q);
+  if constexpr (kIdentity) {  // row (b, v) holds id v
+    for (int64_t b = warp; b < B; b += kWarps)
+      for (int64_t q = 0; q < count; ++q) add_row(q, b * L + first + q);
   } else {
-    const int64_t N = B * L;
-    for (int64_t n0 = 0; n0 < N; n0 += 32 * kScanUnroll) {
-      int64_t id[kScanUnroll];
+    const int64_t N = B * L, segment = (N + kWarps - 1) / kWarps;
+    const int64_t begin = warp * segment, end = begin + segment < N ? begin + segment : N;
+    for (int64_t n0 = begin; n0 < end; n0 += 32 * kScanUnroll) {
+      int64_t q[kScanUnroll];
 #pragma unroll
       for (int s = 0; s < kScanUnroll; ++s) {
         const int64_t n = n0 + 32 * s + lane;
-        id[s] = n < N ? ids[n] : int64_t(-1);
+        q[s] = n < end ? ids[n] - first : int64_t(-1);
       }
 #pragma unroll
       for (int s = 0; s < kScanUnroll; ++s) {
-#pragma unroll
-        for (int q = 0; q < kIdsPerWarp; ++q) {
-          for (unsigned mask = __ballot_sync(0xffffffffu, id[s] == first + q); mask; mask &= mask - 1)
-            add_row(e[q], du[q], n0 + 32 * s + (__ffs(mask) - 1));
+        for (unsigned mask = __ballot_sync(0xffffffffu, q[s] >= 0 && q[s] < count); mask; mask &= mask - 1) {
+          const int j = __ffs(mask) - 1;
+          add_row(__shfl_sync(0xffffffffu, q[s], j), n0 + 32 * s + j);
         }
       }
     }
   }
-#pragma unroll
-  for (int q = 0; q < kIdsPerWarp; ++q) {
-    const int64_t i = first + q;
-    if (i >= vocab) break;
-#pragma unroll
-    for (int j = 0; j < kMaxChunks; ++j) {
-      const int64_t c = lane + 32 * j;
-      if (c < C) dE[i * C + c] = static_cast<scalar_t>(e[q][j]);
-    }
-    if (lane < r) dU[i * r + lane] = static_cast<scalar_t>(g * du[q]);
+  __syncthreads();
+  const acc_t g = tanh(static_cast<acc_t>(gate[0]));
+  for (int64_t j = threadIdx.x; j < count * width; j += kThreads) {
+    acc_t sum = 0;
+    for (int w = 0; w < kWarps; ++w) sum += s_acc[w * per_block * width + j];
+    const int64_t i = first + j / width, col = j % width;
+    if (col < C) dE[i * C + col] = static_cast<scalar_t>(sum);
+    else dU[i * r + (col - C)] = static_cast<scalar_t>(g * sum);
   }
 }
 
-// One thread per element of dV [C, r], dh [B, r] and da, summing the row blocks' partials in block order.
+// One warp per element of dV [C, r], dh [B, r] and da.
 template <typename scalar_t, typename acc_t>
 __global__ void backward_finish_kernel(const acc_t* __restrict__ parts, const scalar_t* __restrict__ gate,
                                        scalar_t* __restrict__ dV, scalar_t* __restrict__ dh,
                                        scalar_t* __restrict__ da, int64_t B, int64_t blocks_per_batch, int64_t C,
                                        int64_t r) {
-  const int64_t CR = C * r, stride = CR + r + 1, j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
-  const acc_t g = tanh(static_cast<acc_t>(gate[0]));
-  acc_t sum = 0;
-  if (j < CR) {  // partials are [k][c]; dV is [c][k]
-    for (int64_t blk = 0; blk < B * blocks_per_batch; ++blk) sum += parts[blk * stride + j];
-    dV[(j % C) * r + j / C] = static_cast<scalar_t>(g * sum);
-  } else if (j < CR + B * r) {
-    const int64_t b = (j - CR) / r, k = (j - CR) % r;
-    for (int64_t x = 0; x < blocks_per_batch; ++x) sum += parts[(b * blocks_per_batch + x) * stride + CR + k];
-    dh[b * r + k] = static_cast<scalar_t>(g * sum);
-  } else if (j == CR + B * r) {
-    for (int64_t blk = 0; blk < B * blocks_per_batch; ++blk) sum += parts[blk * stride + CR + r];
-    da[0] = static_cast<scalar_t>((acc_t(1) - g * g) * sum);
+  const int lane = threadIdx.x & 31;
+  const int64_t j = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) >> 5;
+  const int64_t CR = C * r, stride = CR + r + 1;
+  if (j > CR + B * r) return;  // the whole warp
+  int64_t first = 0, count = B * blocks_per_batch, column = j < CR ? j : CR + r;
+  if (j >= CR && j < CR + B * r) {  // dh[b, k]: the blocks of batch b
+    first = (j - CR) / r * blocks_per_batch;
+    count = blocks_per_batch;
+    column = CR + (j - CR) % r;
   }
+  acc_t sum = 0;
+  for (int64_t x = lane; x < count; x += 32) sum += parts[(first + x) * stride + column];
+  sum = warp_sum(sum);
+  if (lane != 0) return;
+  const acc_t g = tanh(static_cast<acc_t>(gate[0]));
+  if (j < CR) dV[(j % C) * r + j / C] = static_cast<scalar_t>(g * sum);  // partials are [k][c]; dV is [c][k]
+  else if (j < CR + B * r) dh[j - CR] = static_cast<scalar_t>(g * sum);
+  else da[0] = static_cast<scalar_t>((acc_t(1) - g * g) * sum);
 }
 
 // Whether the kernels take this shape (else the caller uses the ATen composite).
@@ -242,13 +251,15 @@ CacGrads backward(const at::Tensor& G, const at::Tensor& ids, const at::Tensor& 
             g_ptr, id_ptr, U.const_data_ptr<scalar_t>(), V.const_data_ptr<scalar_t>(), h.const_data_ptr<scalar_t>(),
             T.mutable_data_ptr<acc_t>(), parts.mutable_data_ptr<acc_t>(), L, C, r, vocab);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-    const int64_t id_blocks = (vocab + kWarps * kIdsPerWarp - 1) / (kWarps * kIdsPerWarp);
-    backward_ids_kernel<scalar_t, acc_t, kIdentity><<<id_blocks, kThreads, 0, stream>>>(
+    const int64_t per_block = ids_per_block(C, r, sizeof(acc_t));
+    const size_t ids_smem = static_cast<size_t>(kWarps * per_block * (C + r)) * sizeof(acc_t);
+    backward_ids_kernel<scalar_t, acc_t, kIdentity><<<(vocab + per_block - 1) / per_block, kThreads, ids_smem, stream>>>(
         g_ptr, id_ptr, T.const_data_ptr<acc_t>(), h.const_data_ptr<scalar_t>(), gate_ptr,
-        dE.mutable_data_ptr<scalar_t>(), dU.mutable_data_ptr<scalar_t>(), B, L, C, r, vocab);
+        dE.mutable_data_ptr<scalar_t>(), dU.mutable_data_ptr<scalar_t>(), B, L, C, r, vocab, per_block);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-    const int64_t outputs = C * r + B * r + 1;
-    backward_finish_kernel<scalar_t, acc_t><<<(outputs + kThreads - 1) / kThreads, kThreads, 0, stream>>>(
+    const int64_t outputs = C * r + B * r + 1, warps_per_block = kThreads / 32;
+    backward_finish_kernel<scalar_t, acc_t>
+        <<<(outputs + warps_per_block - 1) / warps_per_block, kThreads, 0, stream>>>(
         parts.const_data_ptr<acc_t>(), gate_ptr, dV.mutable_data_ptr<scalar_t>(), dh.mutable_data_ptr<scalar_t>(),
         da.mutable_data_ptr<scalar_t>(), B, blocks_per_batch, C, r);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
