@@ -27,6 +27,10 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv,n
 $PY -c "import torch, sys; print('python', sys.version.split()[0], '| torch', torch.__version__, '| cuda', torch.version.cuda, '|', torch.cuda.get_device_name(0))"
 
 arch=$($PY -c "import torch; print('.'.join(map(str, torch.cuda.get_device_capability(0))))")
+# The lent machines set CC/CXX to a gcc under /opt whose libstdc++ pieces end up inside the extension: every
+# error message built there (an ostream) crashed the process (seen 2026-11-27). The system gcc builds one
+# whose errors are plain RuntimeErrors (tests/ops/test_op_errors_in_subprocess.py).
+if [[ -x /usr/bin/g++ && -x /usr/bin/gcc && -z ${REALIISR_KEEP_CC:-} ]]; then export CC=/usr/bin/gcc CXX=/usr/bin/g++; fi
 if want build && [[ ${REALIISR_REUSE_BUILD:-0} != 1 ]]; then
   run build 240 env REALIISR_WITH_CUDA=1 TORCH_CUDA_ARCH_LIST="$arch" MAX_JOBS="$(nproc)" $PY setup.py build_ext --inplace
 fi
@@ -34,26 +38,10 @@ $PY -c "import json, realiisr.ops as o; s = o.extension_state(); print('extensio
 
 bench=(--benchmark --benchmark-columns=min,median,iqr,rounds --benchmark-sort=name -p no:cacheprovider)
 if want tests; then
-  run tests 150 $PY -m pytest -q -p no:cacheprovider tests/ops -k cuda -rs
+  run tests 150 $PY -m pytest -q -p no:cacheprovider tests/ops -k "cuda and not subprocess" -rs
 fi
 if want errors; then
   run errors 120 $PY -m pytest -q -p no:cacheprovider tests/ops/test_op_errors_in_subprocess.py
-  if [[ $(tail -n 1 "$OUT/errors.log") == *failed* ]]; then  # say why, then try the system compilers
-    echo "-- compilers: CC=${CC:-} CXX=${CXX:-} | $(command -v -a gcc g++ c++ | tr '\n' ' ')| $(g++ --version | head -n 1)"
-    $PY -c "import torch
-try: torch.ones(2) + torch.ones(3)
-except RuntimeError as e: print('-- an error from torch itself is raised fine:', str(e)[:50])"
-    printf '%s\n' 'import torch, realiisr.ops' 'assert realiisr.ops.extension_state().loaded' \
-      'E, U, V, h = (torch.randn(*s) for s in ((12, 16), (12, 4), (4, 16), (2, 4)))' \
-      'torch.ops.realiisr.cac_codebook(E, U, V, h, torch.tensor([0.3]))' >/tmp/crash.py
-    command -v cuda-gdb >/dev/null && timeout 120 cuda-gdb -batch -ex run -ex "bt 14" --args $PY /tmp/crash.py 2>&1 \
-      | grep "^#" | cut -c1-220
-    if [[ -x /usr/bin/g++ && -x /usr/bin/gcc ]]; then
-      run build_system_gcc 240 env CC=/usr/bin/gcc CXX=/usr/bin/g++ REALIISR_WITH_CUDA=1 TORCH_CUDA_ARCH_LIST="$arch" \
-        MAX_JOBS="$(nproc)" $PY setup.py build_ext --inplace --force
-      run errors_system_gcc 120 $PY -m pytest -q -p no:cacheprovider tests/ops/test_op_errors_in_subprocess.py
-    fi
-  fi
 fi
 if want overheads; then
   run overheads 120 $PY benchmarks/op_overheads.py

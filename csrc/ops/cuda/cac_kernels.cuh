@@ -6,8 +6,8 @@
 //          warp order;
 //   ids    one block per 32 ids (fewer for wide rows): dE[i] = sum of the G rows with id i, dU[i] = g sum
 //          T * h[b] over them; warp w scans the w-th eighth of the ids with ballots and adds its matches, in
-//          row order, to its own shared rows, which are then summed in warp order (the codebook form walks
-//          the batch instead of scanning);
+//          row order, to its own shared rows, which are then summed in warp order (the codebook form has
+//          one row per id and batch: one thread per element of dE and dU sums over the batch);
 //   finish one warp per element of dV, dh and da sums the row blocks' partials, lanes striding the blocks,
 //          then a fixed shuffle tree.
 // Ids outside [0, V) never index anything here (rows skips their U, ids never matches them); the forward
@@ -21,6 +21,7 @@
 #include <ATen/ops/empty.h>
 #include <c10/cuda/CUDAGuard.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "ops/cac_embedding.h"
@@ -143,7 +144,7 @@ inline int64_t ids_per_block(int64_t C, int64_t r, size_t acc_size) {
 }
 
 // grid ceil(vocab / per_block). Writes every row of dE and dU (zeros for unused ids).
-template <typename scalar_t, typename acc_t, bool kIdentity>
+template <typename scalar_t, typename acc_t>
 __global__ void __launch_bounds__(kThreads) backward_ids_kernel(
     const scalar_t* __restrict__ grad, const int64_t* __restrict__ ids, const acc_t* __restrict__ t_all,
     const scalar_t* __restrict__ h, const scalar_t* __restrict__ gate, scalar_t* __restrict__ dE,
@@ -161,25 +162,20 @@ __global__ void __launch_bounds__(kThreads) backward_ids_kernel(
     for (int64_t c = lane; c < C; c += 32) row[c] += static_cast<acc_t>(grad[n * C + c]);
     if (lane < r) row[C + lane] += t_all[n * r + lane] * static_cast<acc_t>(h[(n / L) * r + lane]);
   };
-  if constexpr (kIdentity) {  // row (b, v) holds id v
-    for (int64_t b = warp; b < B; b += kWarps)
-      for (int64_t q = 0; q < count; ++q) add_row(q, b * L + first + q);
-  } else {
-    const int64_t N = B * L, segment = (N + kWarps - 1) / kWarps;
-    const int64_t begin = warp * segment, end = begin + segment < N ? begin + segment : N;
-    for (int64_t n0 = begin; n0 < end; n0 += 32 * kScanUnroll) {
-      int64_t q[kScanUnroll];
+  const int64_t N = B * L, segment = (N + kWarps - 1) / kWarps;
+  const int64_t begin = warp * segment, end = begin + segment < N ? begin + segment : N;
+  for (int64_t n0 = begin; n0 < end; n0 += 32 * kScanUnroll) {
+    int64_t q[kScanUnroll];
 #pragma unroll
-      for (int s = 0; s < kScanUnroll; ++s) {
-        const int64_t n = n0 + 32 * s + lane;
-        q[s] = n < end ? ids[n] - first : int64_t(-1);
-      }
+    for (int s = 0; s < kScanUnroll; ++s) {
+      const int64_t n = n0 + 32 * s + lane;
+      q[s] = n < end ? ids[n] - first : int64_t(-1);
+    }
 #pragma unroll
-      for (int s = 0; s < kScanUnroll; ++s) {
-        for (unsigned mask = __ballot_sync(0xffffffffu, q[s] >= 0 && q[s] < count); mask; mask &= mask - 1) {
-          const int j = __ffs(mask) - 1;
-          add_row(__shfl_sync(0xffffffffu, q[s], j), n0 + 32 * s + j);
-        }
+    for (int s = 0; s < kScanUnroll; ++s) {
+      for (unsigned mask = __ballot_sync(0xffffffffu, q[s] >= 0 && q[s] < count); mask; mask &= mask - 1) {
+        const int j = __ffs(mask) - 1;
+        add_row(__shfl_sync(0xffffffffu, q[s], j), n0 + 32 * s + j);
       }
     }
   }
@@ -191,6 +187,28 @@ __global__ void __launch_bounds__(kThreads) backward_ids_kernel(
     const int64_t i = first + j / width, col = j % width;
     if (col < C) dE[i * C + col] = static_cast<scalar_t>(sum);
     else dU[i * r + (col - C)] = static_cast<scalar_t>(g * sum);
+  }
+}
+
+// The codebook form (row (b, v) holds id v): one thread per element of dE [V, C] and dU [V, r], summing over b.
+template <typename scalar_t, typename acc_t>
+__global__ void backward_codebook_ids_kernel(const scalar_t* __restrict__ grad, const acc_t* __restrict__ t_all,
+                                             const scalar_t* __restrict__ h, const scalar_t* __restrict__ gate,
+                                             scalar_t* __restrict__ dE, scalar_t* __restrict__ dU, int64_t B,
+                                             int64_t vocab, int64_t C, int64_t r) {
+  const acc_t g = tanh(static_cast<acc_t>(gate[0]));
+  const int64_t width = C + r, total = vocab * width;
+  for (int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; j < total; j += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t v = j / width, col = j % width;
+    acc_t sum = 0;
+    if (col < C) {
+      for (int64_t b = 0; b < B; ++b) sum += static_cast<acc_t>(grad[(b * vocab + v) * C + col]);
+      dE[v * C + col] = static_cast<scalar_t>(sum);
+    } else {
+      const int64_t k = col - C;
+      for (int64_t b = 0; b < B; ++b) sum += t_all[(b * vocab + v) * r + k] * static_cast<acc_t>(h[b * r + k]);
+      dU[v * r + k] = static_cast<scalar_t>(g * sum);
+    }
   }
 }
 
@@ -251,11 +269,19 @@ CacGrads backward(const at::Tensor& G, const at::Tensor& ids, const at::Tensor& 
             g_ptr, id_ptr, U.const_data_ptr<scalar_t>(), V.const_data_ptr<scalar_t>(), h.const_data_ptr<scalar_t>(),
             T.mutable_data_ptr<acc_t>(), parts.mutable_data_ptr<acc_t>(), L, C, r, vocab);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-    const int64_t per_block = ids_per_block(C, r, sizeof(acc_t));
-    const size_t ids_smem = static_cast<size_t>(kWarps * per_block * (C + r)) * sizeof(acc_t);
-    backward_ids_kernel<scalar_t, acc_t, kIdentity><<<(vocab + per_block - 1) / per_block, kThreads, ids_smem, stream>>>(
-        g_ptr, id_ptr, T.const_data_ptr<acc_t>(), h.const_data_ptr<scalar_t>(), gate_ptr,
-        dE.mutable_data_ptr<scalar_t>(), dU.mutable_data_ptr<scalar_t>(), B, L, C, r, vocab, per_block);
+    if constexpr (kIdentity) {
+      const int64_t total = vocab * (C + r);
+      const int64_t blocks = std::min<int64_t>((total + kThreads - 1) / kThreads, 65535);
+      backward_codebook_ids_kernel<scalar_t, acc_t><<<blocks, kThreads, 0, stream>>>(
+          g_ptr, T.const_data_ptr<acc_t>(), h.const_data_ptr<scalar_t>(), gate_ptr, dE.mutable_data_ptr<scalar_t>(),
+          dU.mutable_data_ptr<scalar_t>(), B, vocab, C, r);
+    } else {
+      const int64_t per_block = ids_per_block(C, r, sizeof(acc_t));
+      const size_t ids_smem = static_cast<size_t>(kWarps * per_block * (C + r)) * sizeof(acc_t);
+      backward_ids_kernel<scalar_t, acc_t><<<(vocab + per_block - 1) / per_block, kThreads, ids_smem, stream>>>(
+          g_ptr, id_ptr, T.const_data_ptr<acc_t>(), h.const_data_ptr<scalar_t>(), gate_ptr,
+          dE.mutable_data_ptr<scalar_t>(), dU.mutable_data_ptr<scalar_t>(), B, L, C, r, vocab, per_block);
+    }
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     const int64_t outputs = C * r + B * r + 1, warps_per_block = kThreads / 32;
     backward_finish_kernel<scalar_t, acc_t>
