@@ -17,7 +17,7 @@ def test_upscale_frame(benchmark, device, overlap, dtype):
     torch.manual_seed(0)
     model = realiisr.build("real_iisr_x4_tiny", device=device).eval()
     frame = torch.rand(1, 192, 256)
-    upscaler = Upscaler(model, overlap=overlap, batch_size=16, dtype=dtype)
+    upscaler = Upscaler(model, overlap=overlap, batch_size=32, dtype=dtype)
     tiles = len(tile_starts(192, upscaler.lr_tile, overlap)) * len(tile_starts(256, upscaler.lr_tile, overlap))
     benchmark.group = f"upscale|real_iisr_x4_tiny|256x192->1024x768|{device}"
     benchmark.extra_info.update({"tiles": tiles, "overlap": overlap, "dtype": dtype, "threads": torch.get_num_threads()})

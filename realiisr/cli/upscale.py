@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
                         help="compute precision of the model (autocast); bfloat16 is ~2x faster on CPUs with AVX512-BF16")
     parser.add_argument("--overlap", type=int, default=8, help="tile overlap in LR pixels")
-    parser.add_argument("--batch-size", type=int, default=8, help="tiles per forward pass")
+    parser.add_argument("--batch-size", type=int, default=32, help="tiles per forward pass (halved on CUDA out-of-memory)")
     parser.add_argument("--seed", type=int, default=None, help="seed for top-k/top-p sampling")
     parser.add_argument("--cfg", type=float, default=1.0)
     parser.add_argument("--top-k", type=int, default=1)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -29,9 +30,10 @@ class ConvStem(nn.Module):
         self.downsample = 2 ** (len(widths) - 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = F.silu(self.conv_in(x))
+        inplace = not torch.is_grad_enabled()  # a fresh conv output: safe to overwrite in inference
+        h = F.silu(self.conv_in(x), inplace=inplace)
         for conv in self.blocks:
-            h = F.silu(conv(h))
+            h = F.silu(conv(h), inplace=inplace)
         return self.conv_out(h)
 
 

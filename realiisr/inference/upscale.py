@@ -53,7 +53,7 @@ class Upscaler:
 
     model: RealIISR
     overlap: int = 8  # in LR pixels
-    batch_size: int = 8
+    batch_size: int = 32  # tiles per pass; halved on CUDA out-of-memory (8 → 32: 2.8 → 2.25 s per CPU frame)
     cfg: float = 1.0
     top_k: int = 1
     top_p: float = 0.75

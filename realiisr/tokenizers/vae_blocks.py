@@ -13,6 +13,11 @@ from torch import Tensor, nn
 __all__ = ["Encoder", "Decoder"]
 
 
+def _silu(x: Tensor) -> Tensor:
+    """SiLU in place on a fresh activation nobody differentiates (inference): one pass less over it."""
+    return F.silu(x, inplace=not x.requires_grad)
+
+
 def _norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(num_groups=32, num_channels=channels, eps=1e-6, affine=True)
 
@@ -28,8 +33,8 @@ class ResnetBlock(nn.Module):
         self.nin_shortcut = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        h = self.conv1(_silu(self.norm1(x)))
+        h = self.conv2(self.dropout(_silu(self.norm2(h))))
         return self.nin_shortcut(x) + h
 
 
@@ -125,7 +130,7 @@ class Encoder(nn.Module):
             h = stage.run(h)
             if hasattr(stage, "downsample"):
                 h = stage.downsample(h)
-        return self.conv_out(F.silu(self.norm_out(self.mid(h))))
+        return self.conv_out(_silu(self.norm_out(self.mid(h))))
 
 
 class Decoder(nn.Module):
@@ -159,6 +164,6 @@ class Decoder(nn.Module):
             h = stage.run(h)
             if hasattr(stage, "upsample"):
                 h = stage.upsample(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return self.conv_out(_silu(self.norm_out(h)))
 
 
