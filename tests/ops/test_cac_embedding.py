@@ -58,6 +58,26 @@ def _assert_fused_matches(fused, reference, tensors, dtype):
 
 @fused_only
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("op", ["embedding", "codebook"])
+def test_only_the_factors_that_need_a_gradient_get_one(device, op):
+    """A frozen codebook (the model's case): its gradient stays None, the trained factors' match the reference."""
+    E, U, V, h, gate = factors(device=device)
+    U, h = U.requires_grad_(), h.requires_grad_()
+    idx = torch.randint(0, 64, (3, 9), device=device)
+    fused, reference = ((lambda *t: cac_embedding(idx, *t)), (lambda *t: cac_embedding_reference(idx, *t))) \
+        if op == "embedding" else (cac_codebook, cac_codebook_reference)
+    with use_backend("fused"):
+        fused(E, U, V, h, gate).square().sum().backward()
+    got = (U.grad.clone(), h.grad.clone())
+    assert E.grad is None and V.grad is None and gate.grad is None
+    U.grad = h.grad = None
+    reference(E, U, V, h, gate).square().sum().backward()
+    for a, b in zip(got, (U.grad, h.grad)):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
+
+
+@fused_only
+@pytest.mark.parametrize("device", DEVICES)
 def test_gradcheck_opcheck_and_compile(device):
     tensors = [t.requires_grad_() for t in factors(device=device)]
     idx = torch.randint(0, 64, (3, 7), device=device)
