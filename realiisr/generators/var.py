@@ -88,10 +88,13 @@ class VARGenerator(Generator):
     def sequence_length(self) -> int:
         return self.first_l + self.num_tokens - 1
 
-    def _run(self, x: Tensor, cond: Tensor, rows: slice, level_ends: Optional[Sequence[int]]) -> Tensor:
+    def _run(self, x: Tensor, cond: Tensor, rows: slice, level_ends: Optional[Sequence[int]],
+             last_only: bool = False) -> Tensor:
         cos, sin = self.rope_cos[rows], self.rope_sin[rows]
         for block in self.blocks:
             x = block(x, cond, cos, sin, level_ends)
+        if last_only:  # the head is per token: skip the context positions nobody samples from
+            x = x[:, -1:]
         return self.head(self.head_nm(x.float(), cond).float()).float()
 
     def start_tokens(self, context: Tensor, labels: Tensor) -> Tensor:
@@ -151,12 +154,10 @@ class VARGenerator(Generator):
         try:
             for si, pn in enumerate(self.patch_nums):
                 count = self.first_l if si == 0 else pn * pn
-                logits = self._run(x, cond, slice(row, row + count), None)
+                logits = self._run(x, cond, slice(row, row + count), None, last_only=si == 0)
                 row += count
                 t = cfg * si / last if last else 0.0
                 logits = (1 + t) * logits[:b] - t * logits[b:]
-                if si == 0:
-                    logits = logits[:, -1:]
                 if on_logits is not None:
                     on_logits(si, logits)
                 idx = sample_top_k_top_p(logits, top_k, top_p, generator)
