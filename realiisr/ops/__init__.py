@@ -35,7 +35,10 @@ def status() -> dict[str, dict[str, str]]:
         for device in devices:
             try:
                 backend, reason = choose_backend(op, torch.device(device))
+                with_grad = choose_backend(op, torch.device(device), with_grad=True)
             except RuntimeError as exc:
-                backend, reason = "error", str(exc)
+                backend, reason, with_grad = "error", str(exc), None
             out[op][device] = f"{backend} ({reason})"
+            if with_grad is not None and with_grad[0] != backend:  # e.g. CUDA attention when training
+                out[op][device] += f"; with gradients: {with_grad[0]} ({with_grad[1]})"
     return out

@@ -154,3 +154,15 @@ def test_auto_keeps_eager_for_training_attention_on_cuda():
         with use_backend("fused"):
             assert choose_backend("scale_attention", cuda, with_grad=True)[0] == "fused"
     assert choose_backend("scale_attention", torch.device("cpu"), with_grad=True)[0] == "fused"
+
+
+@fused_only
+def test_status_shows_the_training_choice_for_cuda_attention(monkeypatch):
+    import realiisr.ops
+
+    if not extension_state().with_cuda:
+        pytest.skip("realiisr._C was built without CUDA")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # status only asks the dispatcher
+    line = realiisr.ops.status()["scale_attention"]["cuda"]
+    assert line.startswith("fused") and "with gradients: eager" in line
+    assert "with gradients" not in realiisr.ops.status()["scale_attention"]["cpu"]
