@@ -34,7 +34,7 @@ if [[ -x /usr/bin/g++ && -x /usr/bin/gcc && -z ${REALIISR_KEEP_CC:-} ]]; then ex
 if want build && [[ ${REALIISR_REUSE_BUILD:-0} != 1 ]]; then
   run build 240 env REALIISR_WITH_CUDA=1 TORCH_CUDA_ARCH_LIST="$arch" MAX_JOBS="$(nproc)" $PY setup.py build_ext --inplace
 fi
-$PY -c "import json, realiisr.ops as o; s = o.extension_state(); print('extension:', s.loaded, s.reason, o.build_info() if s.loaded else '')"
+$PY -c "import realiisr.ops as o; s = o.extension_state(); print('extension:', s.loaded, s.reason, o.build_info() if s.loaded else '')"
 
 bench=(--benchmark --benchmark-columns=min,median,iqr,rounds --benchmark-sort=name -p no:cacheprovider)
 if want tests; then
@@ -60,5 +60,5 @@ if want model; then
     benchmarks/bench_upscale.py benchmarks/bench_model.py
 fi
 jsons=("$OUT"/bench_*.json)
-[[ -e ${jsons[0]} ]] && $PY benchmarks/summarize.py "${jsons[@]}" 
+[[ -e ${jsons[0]} ]] && $PY benchmarks/summarize.py "${jsons[@]}"
 exit $status
