@@ -6,6 +6,9 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
+#include <functional>
+#include <tuple>
+
 #include "ops/cac_embedding.h"
 
 namespace realiisr {
