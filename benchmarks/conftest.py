@@ -1,7 +1,14 @@
 """Benchmarks pin torch's intra-op thread count per module (``THREADS = n``; modules without it are left alone),
-so ratios from one run are comparable and the setting is restored afterwards."""
+so ratios from one run are comparable and the setting is restored afterwards.
+
+Benchmarks marked ``process_wide`` change something for the rest of the process that cannot be undone (the
+allocator setting of the ``realiisr`` command, :mod:`realiisr.inference.memory`); they run after all others."""
 import pytest
 import torch
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.get_closest_marker("process_wide") is not None)  # stable: order kept otherwise
 
 
 @pytest.fixture(autouse=True)

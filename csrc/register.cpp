@@ -29,6 +29,10 @@ TORCH_LIBRARY(realiisr, m) {
   m.def(
       "toc_loss_backward(Tensor grad_map, Tensor s_pool, Tensor t_pool, int patch_size, float threshold, "
       "SymInt[] input_shape) -> Tensor");
+  // GroupNorm followed by SiLU for inference, out of place and in place (see csrc/ops/group_norm_silu.h).
+  m.def("group_norm_silu(Tensor x, int num_groups, Tensor? weight, Tensor? bias, float eps) -> Tensor");
+  // The in-place form returns nothing: torch.compile functionalises custom ops only without aliased outputs.
+  m.def("group_norm_silu_(Tensor(a!) x, int num_groups, Tensor? weight, Tensor? bias, float eps) -> ()");
   // Multi-scale block-causal attention (see csrc/ops/scale_attention.h).
   m.def("scale_attention(Tensor q, Tensor k, Tensor v, int[] level_ends, float scale) -> Tensor");
 }

@@ -1,7 +1,7 @@
 """``python -m realiisr COMMAND`` is the same as the ``realiisr`` command."""
 import sys
 
-from realiisr.cli import main
+from realiisr.cli import console_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())

@@ -6,7 +6,7 @@ import logging
 import sys
 from typing import Optional, Sequence
 
-__all__ = ["main"]
+__all__ = ["main", "console_main"]
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -37,3 +37,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def console_main() -> int:
+    """The ``realiisr`` executable: :func:`main` in a process whose allocator keeps freed buffers
+    (:mod:`realiisr.inference.memory`; ``REALIISR_KEEP_FREED_MEMORY=0`` turns that off). ``main`` itself changes
+    nothing process-wide, so calling it from Python (or a test) leaves the allocator alone."""
+    from realiisr.inference.memory import keep_freed_memory_unless_disabled
+
+    keep_freed_memory_unless_disabled()
+    return main()

@@ -11,12 +11,14 @@ import torch
 from realiisr.ops._dispatch import FUSED_OPS, choose_backend, use_backend
 from realiisr.ops._loader import ExtensionState, extension_state
 from realiisr.ops.cac import cac_codebook, cac_embedding
+from realiisr.ops.group_norm_silu import group_norm_silu
 from realiisr.ops.scale_attention import scale_attention
 from realiisr.ops.toc_loss import toc_loss
 
 __all__ = [
     "cac_codebook",
     "cac_embedding",
+    "group_norm_silu",
     "scale_attention",
     "toc_loss", "status", "build_info", "use_backend", "choose_backend", "extension_state", "ExtensionState"]
 

@@ -13,11 +13,12 @@ __all__ = ["choose_backend", "use_backend", "FUSED_OPS"]
 
 #: Public op name → device types with a fused kernel (empty: eager reference only, for now).
 FUSED_OPS = {"toc_loss": ("cpu", "cuda"), "cac_embedding": ("cpu", "cuda"), "cac_codebook": ("cpu", "cuda"),
-             "scale_attention": ("cpu", "cuda")}
+             "scale_attention": ("cpu", "cuda"), "group_norm_silu": ("cpu",)}
 
 #: How a fused op is implemented where that is not a hand-written kernel (shown by ``realiisr info``).
 FUSED_HOW = {"scale_attention": "fused op: per-level mask-free SDPA",
-             "cac_codebook": "fused CPU and CUDA kernels (forward and backward)"}
+             "cac_codebook": "fused CPU and CUDA kernels (forward and backward)",
+             "group_norm_silu": "fused CPU kernel (inference)"}
 
 #: (op, device type) where ``auto`` keeps the eager path although a kernel exists, and why (measured).
 PREFER_EAGER: dict[tuple[str, str], str] = {}  # none at present: the CPU CAC kernels now beat eager too
@@ -26,6 +27,7 @@ PREFER_EAGER: dict[tuple[str, str], str] = {}  # none at present: the CPU CAC ke
 PREFER_EAGER_WITH_GRAD: dict[tuple[str, str], str] = {
     ("scale_attention", "cuda"): "H200, bf16: per-level SDPA forward+backward measured 0.5-0.8x the masked SDPA "
                                  "(each level's backward rewrites the whole key/value gradient)",
+    ("group_norm_silu", "cpu"): "the fused kernel is inference-only (no backward)",
 }
 
 #: CPU ops whose kernels are fast only through their AVX2 code path (csrc/common/cpu_isa.h): on a CPU without

@@ -66,3 +66,13 @@ def _cac_codebook_fake(codebook, U, V, h, gate):
 def _cac_codebook_backward_fake(grad, codebook, U, V, h, gate):
     return (torch.empty_like(codebook), torch.empty_like(U), torch.empty_like(V), torch.empty_like(h),
             torch.empty_like(gate))
+
+
+@torch.library.register_fake("realiisr::group_norm_silu")
+def _group_norm_silu_fake(x, num_groups, weight, bias, eps):
+    return torch.empty_like(x)
+
+
+@torch.library.register_fake("realiisr::group_norm_silu_")
+def _group_norm_silu_inplace_fake(x, num_groups, weight, bias, eps):
+    return None

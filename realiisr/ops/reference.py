@@ -17,6 +17,7 @@ __all__ = [
     "TOC_OFFSETS",
     "cac_codebook_reference",
     "cac_embedding_reference",
+    "group_norm_silu_reference",
     "neighbour_differences",
     "reduce_toc_map",
     "scale_attention_reference",
@@ -85,6 +86,13 @@ def cac_embedding_reference(idx: Tensor, codebook: Tensor, U: Tensor, V: Tensor,
 def cac_codebook_reference(codebook: Tensor, U: Tensor, V: Tensor, h: Tensor, gate: Tensor) -> Tensor:
     """The whole conditioned codebook ``[B, V, C]``."""
     return codebook.unsqueeze(0) + torch.tanh(gate) * ((U.unsqueeze(0) * h.unsqueeze(1)) @ V.t())
+
+
+def group_norm_silu_reference(
+    x: Tensor, num_groups: int, weight: Optional[Tensor] = None, bias: Optional[Tensor] = None, eps: float = 1e-5
+) -> Tensor:
+    """``silu(group_norm(x))``: the pre-activation of the VQ-VAE's residual blocks."""
+    return F.silu(F.group_norm(x, num_groups, weight, bias, eps))
 
 
 @functools.lru_cache(maxsize=16)
