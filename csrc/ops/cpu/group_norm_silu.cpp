@@ -146,7 +146,7 @@ void group_norm_silu_kernel(const at::Tensor& x, at::Tensor& y, int64_t G, const
   std::vector<double> s1(units * pieces * (channels_last ? C : 1), 0.0), s2(s1.size(), 0.0);
   at::parallel_for(0, units * pieces, 1, [&](int64_t begin, int64_t end) {
     std::vector<acc_t> f1(C), f2(C);
-    cpu::call_isa([&]() REALIISR_LOOP {
+    cpu::call_isa_wide([&]() REALIISR_LOOP {
       for (int64_t task = begin; task < end; ++task) {
         const int64_t unit = task / pieces, piece = task % pieces;
         const int64_t j0 = S * piece / pieces, j1 = S * (piece + 1) / pieces;
@@ -196,7 +196,7 @@ void group_norm_silu_kernel(const at::Tensor& x, at::Tensor& y, int64_t G, const
   // y = silu(x * scale + offset): a streaming pass, rows of C values (channels last) or planes.
   const int64_t grain = std::max<int64_t>(1, 16384 / (channels_last ? C : S));
   at::parallel_for(0, channels_last ? N * S : N * C, grain, [&](int64_t begin, int64_t end) {
-    cpu::call_isa([&]() REALIISR_LOOP {
+    cpu::call_isa_wide([&]() REALIISR_LOOP {
       if (channels_last) {
         for (int64_t r = begin; r < end; ++r) {
           const acc_t* a = scale.data() + (r / S) * C;
