@@ -93,9 +93,10 @@ def extensions() -> tuple[list, dict]:
     # -fno-trapping-math (clang's default) lets GCC vectorise the clamps and selects of the CPU kernels' float
     # loops (e.g. the exp of the GroupNorm+SiLU kernel); no kernel reads the floating-point exception flags.
     # -fopenmp: at::parallel_for is an inline template that runs serially unless its caller is compiled with
-    # OpenMP. Linking it records libgomp.so.1, which resolves to the copy torch has already loaded.
-    cxx = [*opt, "-std=c++20", "-fno-trapping-math", "-fopenmp", *defines]
-    kwargs: dict = {"include_dirs": [str(CSRC)], "extra_compile_args": {"cxx": cxx}, "extra_link_args": ["-fopenmp"]}
+    # OpenMP. Linking it records libgomp.so.1, which resolves to the copy torch (Linux wheels) has loaded.
+    openmp = ["-fopenmp"] if sys.platform.startswith("linux") else []
+    cxx = [*opt, "-std=c++20", "-fno-trapping-math", *openmp, *defines]
+    kwargs: dict = {"include_dirs": [str(CSRC)], "extra_compile_args": {"cxx": cxx}, "extra_link_args": openmp}
     if with_cuda:
         archs = os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
         cuda_defines = ["-DREALIISR_WITH_CUDA", f'-DREALIISR_CUDA_VERSION="{torch_cuda}"',
