@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from realiisr.ops import group_norm_silu
+from realiisr.ops._dispatch import grad_will_flow
 
 __all__ = ["silu_fresh", "norm_silu", "add_residual"]
 
@@ -28,7 +29,6 @@ def add_residual(shortcut: Tensor, h: Tensor) -> Tensor:
     """``shortcut + h`` for a fresh branch output ``h``: written into ``h`` in inference, which saves a new
     activation (a 33 MB one per decoder block at 32 tiles of 128²); out of place when gradients flow or the
     sum would broadcast or promote."""
-    if (torch.is_grad_enabled() and (h.requires_grad or shortcut.requires_grad)) or h.shape != shortcut.shape \
-            or torch.result_type(h, shortcut) != h.dtype:
+    if grad_will_flow(h, shortcut) or h.shape != shortcut.shape or torch.result_type(h, shortcut) != h.dtype:
         return shortcut + h
     return h.add_(shortcut)

@@ -9,7 +9,7 @@ import torch
 
 from realiisr.ops._loader import OPS_ENV, extension_state, requested_backend
 
-__all__ = ["choose_backend", "use_backend", "FUSED_OPS"]
+__all__ = ["choose_backend", "use_backend", "grad_will_flow", "FUSED_OPS"]
 
 #: Public op name → device types with a fused kernel (empty: eager reference only, for now).
 FUSED_OPS = {"toc_loss": ("cpu", "cuda"), "cac_embedding": ("cpu", "cuda"), "cac_codebook": ("cpu", "cuda"),
@@ -37,6 +37,12 @@ NEEDS_AVX2 = ("cac_embedding", "cac_codebook")
 
 def _cpu_has_avx2() -> bool:
     return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+
+
+def grad_will_flow(*tensors: Optional[torch.Tensor]) -> bool:
+    """Whether autograd will record an op on these tensors (``None`` entries are skipped): the switch between
+    the inference-only fast paths and the differentiable ones."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
 _OVERRIDE = threading.local()

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from realiisr.ops._dispatch import choose_backend
+from realiisr.ops._dispatch import choose_backend, grad_will_flow
 from realiisr.ops.reference import group_norm_silu_reference
 
 __all__ = ["group_norm_silu"]
@@ -28,10 +28,6 @@ def _check(x: Tensor, num_groups: int, weight: Optional[Tensor], bias: Optional[
             )
 
 
-def _needs_grad(*tensors: Optional[Tensor]) -> bool:
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-
-
 def group_norm_silu(
     x: Tensor, num_groups: int, weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
     eps: float = 1e-5, *, overwrite_input: bool = False,
@@ -48,7 +44,7 @@ def group_norm_silu(
             undefined afterwards; the eager path leaves it untouched.
     """
     _check(x, num_groups, weight, bias)
-    with_grad = _needs_grad(x, weight, bias)
+    with_grad = grad_will_flow(x, weight, bias)
     backend, _ = choose_backend("group_norm_silu", x.device, with_grad=with_grad)
     if backend == "fused":
         if overwrite_input:

@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor
 
-from realiisr.ops._dispatch import choose_backend
+from realiisr.ops._dispatch import choose_backend, grad_will_flow
 from realiisr.ops.reference import scale_attention_reference
 
 __all__ = ["scale_attention"]
@@ -39,7 +39,7 @@ def scale_attention(
             raise ValueError(f"scale_attention: {q.shape[-2]} queries but only {k.shape[-2]} keys")
     if level_ends is None:  # one level: the op would be this same SDPA call plus ~50 us of dispatch (H200, bf16)
         return scale_attention_reference(q, k, v, None, scale)
-    with_grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
+    with_grad = grad_will_flow(q, k, v)
     backend, _ = choose_backend("scale_attention", q.device, with_grad)
     if backend == "fused" and q.dtype == k.dtype == v.dtype and q.shape[-2] <= k.shape[-2]:
         ends = [int(e) for e in level_ends]

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from realiisr.core.layers import add_residual, norm_silu
+from realiisr.ops._dispatch import grad_will_flow
 
 __all__ = ["Encoder", "Decoder"]
 
@@ -120,7 +121,7 @@ class Upsample2x(nn.Module):
         return self._phase_cache[1], self._phase_cache[2]
 
     def forward(self, x: Tensor) -> Tensor:
-        if torch.is_grad_enabled() and (x.requires_grad or self.conv.weight.requires_grad):
+        if grad_will_flow(x, self.conv.weight, self.conv.bias):
             return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
         with torch.no_grad():
             weight, bias = self._phase_weights()

@@ -11,24 +11,7 @@ namespace {
 at::Tensor cac_embedding_cuda(const at::Tensor& idx_in, const at::Tensor& codebook_in, const at::Tensor& U_in,
                               const at::Tensor& V_in, const at::Tensor& h_in, const at::Tensor& gate_in) {
   cac_check(idx_in, codebook_in, U_in, V_in, h_in, gate_in);
-  const c10::cuda::CUDAGuard guard(codebook_in.device());
-  const at::Tensor idx = idx_in.contiguous(), E = codebook_in.contiguous(), U = U_in.contiguous();
-  const at::Tensor V = V_in.contiguous(), h = h_in.contiguous(), gate = gate_in.contiguous();
-  const int64_t B = idx.size(0), L = idx.size(1), C = E.size(1), r = U.size(1);
-  at::Tensor out = at::empty({B, L, C}, E.options());
-  const int64_t total = out.numel();
-  if (total == 0) return out;
-  const int threads = 256;
-  const int64_t blocks = std::min<int64_t>((total + threads - 1) / threads, 65535);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, E.scalar_type(), "cac_embedding_cuda", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    cac_cuda::forward_kernel<scalar_t, acc_t, false><<<blocks, threads, 0, at::cuda::getCurrentCUDAStream()>>>(
-        idx.const_data_ptr<int64_t>(), E.const_data_ptr<scalar_t>(), U.const_data_ptr<scalar_t>(),
-        V.const_data_ptr<scalar_t>(), h.const_data_ptr<scalar_t>(), gate.const_data_ptr<scalar_t>(),
-        out.mutable_data_ptr<scalar_t>(), total, L, C, r);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-  });
-  return out;
+  return cac_cuda::forward<false>(idx_in.contiguous(), codebook_in, U_in, V_in, h_in, gate_in, idx_in.size(1));
 }
 
 CacGrads cac_embedding_backward_cuda(const at::Tensor& grad, const at::Tensor& idx, const at::Tensor& codebook,

@@ -245,6 +245,30 @@ inline bool backward_supported(const at::Tensor& codebook, int64_t C, int64_t r,
          static_cast<size_t>((1 + kWarps) * C * r + kWarps * r + kWarps) * acc_size <= kMaxSharedBytes;
 }
 
+// out [B, rows, C]: rows are the L tokens of ids [B, L] (int64 contiguous), or the whole vocabulary when
+// kIdentity (ids unused). One thread per output element, the rank-r offset recomputed per element.
+template <bool kIdentity>
+at::Tensor forward(const at::Tensor& ids, const at::Tensor& codebook_in, const at::Tensor& U_in,
+                   const at::Tensor& V_in, const at::Tensor& h_in, const at::Tensor& gate_in, int64_t rows) {
+  const c10::cuda::CUDAGuard guard(codebook_in.device());
+  const at::Tensor E = codebook_in.contiguous(), U = U_in.contiguous(), V = V_in.contiguous();
+  const at::Tensor h = h_in.contiguous(), gate = gate_in.contiguous();
+  const int64_t C = E.size(1), r = U.size(1);
+  at::Tensor out = at::empty({h.size(0), rows, C}, E.options());
+  const int64_t total = out.numel();
+  if (total == 0) return out;
+  const int64_t blocks = std::min<int64_t>((total + kThreads - 1) / kThreads, 65535);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, E.scalar_type(), "cac_forward_cuda", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    forward_kernel<scalar_t, acc_t, kIdentity><<<blocks, kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+        kIdentity ? nullptr : ids.const_data_ptr<int64_t>(), E.const_data_ptr<scalar_t>(), U.const_data_ptr<scalar_t>(),
+        V.const_data_ptr<scalar_t>(), h.const_data_ptr<scalar_t>(), gate.const_data_ptr<scalar_t>(),
+        out.mutable_data_ptr<scalar_t>(), total, rows, C, r);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+  return out;
+}
+
 // G: [B, L, C] contiguous in the codebook's dtype; ids: [B, L] int64 contiguous (unused when kIdentity).
 template <bool kIdentity>
 CacGrads backward(const at::Tensor& G, const at::Tensor& ids, const at::Tensor& codebook, const at::Tensor& U_in,
