@@ -26,4 +26,7 @@ def test_demo_without_weights_does_not_call_pairs_trained_on(tmp_path, samples_d
     row = next(line for line in table.splitlines() if line.startswith("| pairs/000191_1 |")).split("|")
     header = next(line for line in table.splitlines() if line.startswith("| image |")).split("|")
     cells = dict(zip((h.strip() for h in header), (c.strip() for c in row)))
-    assert float(cells["PSNR registered"]) > float(cells["PSNR"]) + 0.5  # this pair sits ~3 HR px off its LR
+    # this pair is a second capture (x1.012, ~3.4 HR px off, AGC gain ~0.91): the aligned score sees past it
+    assert float(cells["PSNR aligned"]) > float(cells["PSNR raw"]) + 2.0
+    assert float(cells["SSIM aligned"]) > float(cells["SSIM raw"])
+    assert "Means:" in table

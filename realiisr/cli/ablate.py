@@ -24,10 +24,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     import realiisr
-    from realiisr.cli.train import build_datasets, split_overrides
+    from realiisr.data.sources import build_datasets
     from realiisr.core.recipes import resolve_recipe
     from realiisr.evaluation.ablation import BUILTIN_VARIANTS, parse_variant, run_ablation
     from realiisr.training.loop import TrainConfig
+    from realiisr.training.overrides import split_overrides
 
     options, recipe_overrides = split_overrides(args.overrides)
     recipe = resolve_recipe(args.recipe, recipe_overrides)

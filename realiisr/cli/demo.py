@@ -41,11 +41,11 @@ def _inputs(samples: Optional[Path], seed: int) -> tuple[str, list[tuple[str, to
                 items.append((f"{group}/{pair.name}", read_frame(pair.lr), hr))
     if items:
         return f"real infrared samples in {root}", items
-    from realiisr.data.degradations import default_pipeline
+    from realiisr.data.degradations import preset_pipeline
     from realiisr.data.synthetic import thermal_frame
 
     generator = torch.Generator().manual_seed(seed)
-    degrade = default_pipeline(4)
+    degrade = preset_pipeline("flir_iisr", 4)
     for index in range(3):
         hr = thermal_frame(192, 256, generator=generator)[0]
         items.append((f"generated/frame_{index}", degrade(hr, generator), hr))
@@ -74,49 +74,39 @@ def _split(image: str, hr: Optional[torch.Tensor], holdout: Optional[set[str]]) 
 
 def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
     from realiisr.data.io import pil_bicubic, write_frame
-    from realiisr.data.registration import apply_shift, estimate_shift, shift_border
-    from realiisr.evaluation.evaluate import load_metrics
+    from realiisr.evaluation.evaluate import evaluate_images
     from realiisr.evaluation.figures import comparison_figure
-    from realiisr.evaluation.metrics import thermal_order_accuracy
     from realiisr.inference import Upscaler
-    from realiisr.ops import toc_loss
 
     source, items = _inputs(samples, seed)
     print(f"realiisr demo: {len(items)} images from {source}")
     name, model = _model()
     if model is None:
-        print("no trained weights yet: no recipe ships weights, so this run shows the bicubic baseline only")
+        print("no trained weights: no recipe ships weights, so this run shows the bicubic baseline only")
         holdout: Optional[set[str]] = None
     else:
         holdout = set(model.recipe.meta.get("training_holdout", []))
         print(f"model: {name} with its shipped weights ({model.recipe.weights.file}); "
               f"real pairs it was not trained on: {', '.join(sorted(holdout)) or 'none'}")
-    metrics, unavailable = load_metrics(["psnr", "ssim"])
-    for metric, reason in unavailable.items():
-        _LOG.warning("%s skipped: %s", metric, reason)
     rows = []
     for image, lr, hr in items:
         outputs = {"bicubic": pil_bicubic(lr, lr.shape[-2] * 4, lr.shape[-1] * 4, eight_bit=True).clamp(0, 1)}
         if model is not None:
             outputs[name] = Upscaler(model)(lr)
         split = _split(image, hr, holdout)
-        registered = None  # real pairs sit whole HR pixels off their LR: also score against the HR moved back
-        if hr is not None and hr.shape[-2:] == outputs["bicubic"].shape[-2:] and "psnr" in metrics:
-            shift = estimate_shift(hr, outputs["bicubic"])
-            edge = shift_border(shift)
-            registered = (apply_shift(hr.double(), shift).float()[None, :, edge:-edge, edge:-edge], edge)
         for method, sr in outputs.items():
             write_frame(out / method / f"{image}.png", sr)
+        scored = {}
+        if hr is not None and hr.shape[-2:] == outputs["bicubic"].shape[-2:]:
+            # real pairs are two captures: the aligned columns take out magnification, shift and AGC
+            evaluation = evaluate_images([(image, outputs, hr)], align=split != "generated")
+            scored = {r["method"]: r for r in evaluation.rows}
+        for method, sr in outputs.items():
             row = {"image": image, "split": split, "method": method,
                    "size": f"{lr.shape[-1]}x{lr.shape[-2]} -> {sr.shape[-1]}x{sr.shape[-2]}"}
-            if hr is not None and hr.shape[-2:] == sr.shape[-2:]:
-                sr4, hr4 = sr[None], hr[None]
-                row.update({k.upper(): f"{float(m(sr4, hr4)):.3f}" for k, m in metrics.items()})
-                row["order acc"] = f"{float(thermal_order_accuracy(sr4, hr4)):.4f}"
-                row["TOC"] = f"{float(toc_loss(sr4, hr4)):.4f}"
-                if registered is not None:
-                    target, edge = registered
-                    row["PSNR registered"] = f"{float(metrics['psnr'](sr4[..., edge:-edge, edge:-edge], target)):.3f}"
+            for key, label in _COLUMNS:
+                if key in scored.get(method, {}):
+                    row[label] = f"{scored[method][key]:.4f}" if "acc" in key or key == "toc" else f"{scored[method][key]:.3f}"
             rows.append(row)
         panels = {"LR (bicubic)": outputs["bicubic"]}
         if model is not None:
@@ -124,16 +114,38 @@ def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
         if hr is not None:
             panels["HR"] = hr
         comparison_figure(out / "figures" / f"{image}.png", image, panels)
-    table = _markdown(rows)
+    table = _markdown(rows) + _means(rows)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.md").write_text(f"# realiisr demo\n\nInputs: {source}\n\n{table}\n")
     print(table)
-    if any("PSNR registered" in row for row in rows):
-        print("PSNR registered: against the HR moved onto the LR grid by its global sub-pixel shift "
-              "(`realiisr evaluate --register`; real pairs are offset by whole HR pixels)")
+    if any("PSNR aligned" in row for row in rows):
+        print("aligned: against the HR magnified and shifted onto the LR grid, each method fitted to it by its own "
+              "gain/offset (`realiisr evaluate --align`); raw: the HR as stored")
     print(f"outputs: {out.resolve()}/<method>/, figures: {(out / 'figures').resolve()}/, "
           f"table: {(out / 'metrics.md').resolve()}")
     return 0
+
+
+_COLUMNS = (("psnr", "PSNR raw"), ("ssim", "SSIM raw"), ("psnr_aligned", "PSNR aligned"),
+            ("ssim_aligned", "SSIM aligned"), ("order_acc_aligned", "order acc aligned"), ("order_acc", "order acc raw"),
+            ("toc", "TOC"))
+
+
+def _means(rows: list[dict[str, str]]) -> str:
+    """Per split and method, the mean of each score (held-out pairs are what says anything about quality)."""
+    groups: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for row in rows:
+        if "PSNR raw" in row:
+            groups.setdefault((row["split"], row["method"]), []).append(row)
+    if not groups:
+        return ""
+    labels = [label for _, label in _COLUMNS if any(label in r for g in groups.values() for r in g)]
+    lines = ["", "", "Means:", "", "| split | method | images | " + " | ".join(labels) + " |", "|---|---|---|" + "---|" * len(labels)]
+    for (split, method), group in groups.items():
+        cells = [f"{sum(float(r[label]) for r in group) / len(group):.4f}" if all(label in r for r in group) else "–"
+                 for label in labels]
+        lines.append(f"| {split} | {method} | {len(group)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _markdown(rows: list[dict[str, str]]) -> str:

@@ -26,9 +26,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--subset", type=Path, help="file with one image name per line")
     parser.add_argument("--metrics", default="psnr,ssim", help="pyiqa metric names, comma separated")
     parser.add_argument("--border", type=int, default=0, help="pixels cropped at each border before measuring")
+    parser.add_argument("--align", action="store_true",
+                        help="add the aligned score for real pairs: each HR magnified and shifted onto the LR grid, "
+                             "each method fitted to it by its own gain/offset (raw columns stay)")
     parser.add_argument("--register", action="store_true",
-                        help="score against each HR registered onto the LR grid (global sub-pixel shift; real pairs "
-                             "are offset by whole HR pixels) and report the shifts")
+                        help="shift-only registration of the raw columns (older; --align is the honest score)")
     parser.set_defaults(run=_run)
 
 
@@ -90,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
     if not items:
         raise ValueError(f"no LR/HR pairs between {str(lr_dir)!r} and {str(hr_dir)!r}")
     result = evaluate_images(items, [m for m in args.metrics.split(",") if m], border=args.border,
-                             register=args.register)
+                             register=args.register, align=args.align)
     result.write(args.out)
     print(result.markdown())
     print(f"wrote {args.out}/metrics.csv, metrics.json, metrics.md" + (f" and figures in {args.figures}" if args.figures else ""))

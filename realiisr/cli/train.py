@@ -1,22 +1,21 @@
 """``realiisr train`` and ``realiisr train-tokenizer``.
 
 Data arguments (repeatable ``--data``): a folder with ``HR/`` and ``LR/`` (real pairs, matched by name), a
-folder of HR frames (degraded on the fly), or ``synthetic:N`` (N procedurally generated thermal scenes).
-``--holdout NAME,...`` keeps those pairs out of training and validates on them. ``key=value`` arguments set
+folder of HR frames (degraded on the fly; ``DIR@2`` shrinks them first), a dataset root above such folders, a
+packed-crops ``.npz`` (``realiisr pack-frames``) or ``synthetic:N`` (procedurally generated thermal scenes).
+``--holdout NAME,...`` (or ``'*'``) keeps those pairs out of training and validates on them. ``key=value`` arguments set
 training options (``batch_size=4``) or, when they are not one, recipe keys (``generator.depth=2``).
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any, Optional
 
 import yaml
 
-__all__ = ["add_parser", "build_datasets"]
+__all__ = ["add_parser"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -26,7 +25,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         parser = sub.add_parser(command, help=f"train the {stage} stage of a recipe")
         parser.add_argument("--recipe", default="real_iisr_x4_tiny", help="recipe name or YAML (default real_iisr_x4_tiny)")
         parser.add_argument("--data", action="append", required=True, help="pairs folder, frames folder or synthetic:N")
-        parser.add_argument("--holdout", default="", help="comma-separated pair names kept for validation")
+        parser.add_argument("--holdout", default="", help="comma-separated pair names kept for validation ('*': all)")
+        parser.add_argument("--degradation", default="flir_iisr",
+                            help="degradation preset for HR frames (flir_iisr, flir_iisr_agc, default)")
+        parser.add_argument("--contrast", type=float, default=0.3,
+                            help="shared LR/HR contrast augmentation of degraded frames, ±fraction (default 0.3)")
         parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, metrics.csv, config)")
         parser.add_argument("--config", type=Path, help="YAML with training options and recipe overrides")
         parser.add_argument("--steps", type=int, help="number of optimiser steps")
@@ -40,64 +43,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         parser.set_defaults(run=lambda args, stage=stage: _run(args, stage))
 
 
-def _parse_value(text: str) -> Any:
-    value = yaml.safe_load(text)
-    if isinstance(value, str):  # YAML 1.1 reads "4e-4" as a string
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
-
-def split_overrides(items: list[str], config_file: Optional[Path] = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``key=value`` items (after the YAML file's entries) → (training options, recipe overrides)."""
-    from realiisr.training.loop import TrainConfig
-
-    options: dict[str, Any] = {}
-    if config_file is not None:
-        options.update(yaml.safe_load(config_file.read_text()) or {})
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} is not key=value")
-        key, value = item.split("=", 1)
-        options[key] = _parse_value(value)
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    return ({k: v for k, v in options.items() if k in fields}, {k: v for k, v in options.items() if k not in fields})
-
-
-def build_datasets(specs: list[str], crop: int, scale: int, seed: int, holdout: list[str], repeats: int,
-                   register: bool = False):
-    """(train dataset, validation dataset or None) from the ``--data`` arguments."""
-    from realiisr.data.datasets import ConcatThermalDataset, DataError, DegradedThermalDataset, PairedThermalDataset
-    from realiisr.data.synthetic import thermal_frame
-
-    train, val = [], []
-    for spec in specs:
-        if spec.startswith("synthetic:"):
-            count = int(spec.split(":", 1)[1])
-            frames = lambda index, generator: thermal_frame(4 * crop, 4 * crop, generator=generator)[0]  # noqa: E731
-            train.append(DegradedThermalDataset(frames, length=count, crop=crop, scale=scale, seed=seed))
-            continue
-        path = Path(spec)
-        if (path / "HR").is_dir() and (path / "LR").is_dir():
-            full = PairedThermalDataset(path, crop=crop, scale=scale, seed=seed, on_error="skip", register=register)
-            names = [p.name for p in full.pairs]
-            train.append(full.subset([n for n in names if n not in holdout], repeats=repeats))
-            held = [n for n in names if n in holdout]
-            if held:  # a few fixed crops per held-out pair
-                val.append(full.subset(held, augment=False, negatives=False, repeats=4))
-        elif path.is_dir():
-            train.append(DegradedThermalDataset(path, crop=crop, scale=scale, seed=seed, repeats=repeats))
-        else:
-            raise DataError(f"--data {spec!r}: not a folder and not synthetic:N")
-    return ConcatThermalDataset(train), (ConcatThermalDataset(val) if val else None)
-
-
 def _run(args: argparse.Namespace, stage: str) -> int:
     import realiisr
     from realiisr.core.weights import load_state_dict_file
+    from realiisr.data.sources import build_datasets
     from realiisr.training.loop import TrainConfig, train
+    from realiisr.training.overrides import split_overrides
 
     train_options, recipe_overrides = split_overrides(args.overrides, args.config)
     defaults = {"lr": 2e-4} if stage == "tokenizer" else {}
@@ -122,13 +73,16 @@ def _run(args: argparse.Namespace, stage: str) -> int:
     crop = model.tokenizer.image_size
     holdout = [n for n in args.holdout.split(",") if n]
     train_data, val_data = build_datasets(args.data, crop, model.scale, config.seed, holdout, args.repeats,
-                                          register=args.register_pairs)
+                                          register=args.register_pairs, degradation=args.degradation,
+                                          contrast=args.contrast)
+    if train_data is None:
+        raise ValueError(f"--data {args.data}: every pair is held out and no HR frames were given; nothing to train on")
     if val_data is None:
         val_data = train_data
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "run.yaml").write_text(yaml.safe_dump({
         "command": stage, "recipe": model.recipe.to_dict(), "train": config.to_dict(),
-        "data": args.data, "holdout": holdout, "init": str(args.init) if args.init else None,
+        "data": args.data, "holdout": holdout, "degradation": args.degradation, "contrast": args.contrast, "init": str(args.init) if args.init else None,
     }, sort_keys=False))
     metrics = train(model, train_data, config, args.out, val_data=val_data, resume=args.resume,
                     progress=not args.no_progress)

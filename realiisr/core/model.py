@@ -154,8 +154,9 @@ class RealIISR(nn.Module):
                 sr = self.decode_soft(logits, out["h"], lr)
             else:
                 sr = self.tokenizer.decode_indices(self._split(pred), self.codebook, out["h"], lr)
-            sr = (self.compose(sr, lr) + 1) / 2
-            hr01 = (hr + 1) / 2
+            # the physics losses run in float32 whatever autocast made of the decoder (bf16 on CUDA)
+            sr = (self.compose(sr.float(), lr.float()) + 1) / 2
+            hr01 = (hr.float() + 1) / 2
             result["sr"] = sr
             for name, loss in self.losses.items():
                 result[name] = loss(sr, hr01)

@@ -18,8 +18,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from realiisr.data.degradations import DegradationPipeline, default_pipeline
-from realiisr.data.io import IMAGE_SUFFIXES, pil_bicubic, read_frame
+from realiisr.data.degradations import DegradationPipeline, preset_pipeline
+from realiisr.data.io import IMAGE_SUFFIXES, pil_bicubic, read_frame, shrink_frame
 
 __all__ = ["DataError", "PairedThermalDataset", "DegradedThermalDataset", "ConcatThermalDataset", "item_generator"]
 
@@ -94,9 +94,10 @@ class PairedThermalDataset(_Base):
         names: restrict to these stems (a train/val split).
         eight_bit: resize like 8-bit images (the reference's uint8 path); ``None``: when the files are 8-bit.
         on_error: ``"raise"`` or ``"skip"`` unpaired files (skips are logged and listed in ``self.skipped``).
-        register: move each HR frame onto its LR's grid first (global sub-pixel shift, see
-            :mod:`realiisr.data.registration`) and crop the border the shift invalidates, so a model learns
-            the degradation rather than the blur that undoes an unpredictable offset. Shifts in ``self.shifts``.
+        register: move each HR frame onto its LR's grid first (global magnification and sub-pixel shift, see
+            :func:`realiisr.data.registration.estimate_similarity`) and crop the border that invalidates, so a
+            model learns the degradation rather than the blur that undoes an unpredictable offset. The
+            :class:`~realiisr.data.registration.Similarity` of each pair is in ``self.shifts``.
     """
 
     def __init__(
@@ -106,7 +107,7 @@ class PairedThermalDataset(_Base):
     ) -> None:
         super().__init__(crop=crop, scale=scale, augment=augment, seed=seed)
         self.register = register
-        self.shifts: dict[str, tuple[float, float]] = {}
+        self.shifts: dict = {}
         self._registered: dict[str, tuple[Tensor, Tensor]] = {}
         if repeats < 1:
             raise DataError(f"repeats must be at least 1, got {repeats}")
@@ -162,17 +163,17 @@ class PairedThermalDataset(_Base):
             return hr, lr
         if pair.name in self._registered:
             return self._registered[pair.name]
-        from realiisr.data.registration import apply_shift, estimate_shift, shift_border
+        from realiisr.data.registration import apply_similarity, estimate_similarity
 
         same_grid = self._lr_on_hr_grid(pair, hr, lr)
-        if pair.name not in self.shifts:  # the shift is kept even when frames are not cached (it is the slow part)
+        if pair.name not in self.shifts:  # kept even when frames are not cached (it is the slow part)
             lr_up = same_grid if same_grid is not None else pil_bicubic(lr, *hr.shape[-2:], eight_bit=True)
-            self.shifts[pair.name] = estimate_shift(hr, lr_up)
-            _LOG.info("pair %s: HR registered onto the LR grid by (%.2f, %.2f) px", pair.name, *self.shifts[pair.name])
-        shift = self.shifts[pair.name]
+            self.shifts[pair.name] = estimate_similarity(hr, lr_up)
+            _LOG.info("pair %s: HR registered onto the LR grid by %s", pair.name, self.shifts[pair.name])
+        sim = self.shifts[pair.name]
         step = 1 if same_grid is not None else self.scale
-        edge = -(-shift_border(shift) // step)  # in LR pixels, so both grids stay aligned
-        hr = apply_shift(hr, shift)[:, edge * step : hr.shape[-2] - edge * step, edge * step : hr.shape[-1] - edge * step]
+        edge = -(-sim.border(tuple(hr.shape[-2:])) // step)  # in LR pixels, so both grids stay aligned
+        hr = apply_similarity(hr, sim)[:, edge * step : hr.shape[-2] - edge * step, edge * step : hr.shape[-1] - edge * step]
         lr = lr[:, edge : lr.shape[-2] - edge, edge : lr.shape[-1] - edge]
         frames = (hr.contiguous(), lr.contiguous())
         if self._cache is not None:
@@ -220,28 +221,46 @@ class DegradedThermalDataset(_Base):
     """HR-only frames (a folder, or a frame source such as synthetic scenes) with on-the-fly degradation.
 
     Args:
-        source: a folder of HR frames, or a callable ``(index, generator) -> [1, H, W]`` frame with ``length``.
-        pipeline: the degradation pipeline (default: :func:`~realiisr.data.degradations.default_pipeline`).
+        source: a folder of HR frames, a packed-crops ``.npz`` file (:mod:`realiisr.data.packed`), or a callable
+            ``(index, generator) -> [1, H, W]`` frame with ``length``.
+        pipeline: the degradation pipeline or a preset name (default: the ``default`` preset; see
+            :data:`realiisr.data.degradations.PRESETS`).
         repeats: crops drawn per frame per epoch (frames are larger than crops).
+        contrast: the HR crop's contrast is scaled by a factor in ``[1 - contrast, 1 + contrast]`` about its mean
+            before it is degraded, so LR and HR share it (an augmentation for AGC-processed frames of any
+            contrast, not a degradation).
+        shrink: frames of a folder are reduced this many times first (soft sources make truthful HR only at
+            a smaller size).
     """
 
     def __init__(
         self, source: Union[str, Path, Callable[[int, torch.Generator], Tensor]], *, crop: int = 128, scale: int = 4,
-        augment: bool = True, negatives: bool = False, pipeline: Optional[DegradationPipeline] = None,
-        repeats: int = 1, length: Optional[int] = None, seed: int = 0,
+        augment: bool = True, negatives: bool = False, pipeline: Union[None, str, DegradationPipeline] = None,
+        repeats: int = 1, length: Optional[int] = None, seed: int = 0, contrast: float = 0.0, shrink: int = 1,
     ) -> None:
         super().__init__(crop=crop, scale=scale, augment=augment, seed=seed)
+        self._packed: Optional[Tensor] = None
         if callable(source):
             if length is None:
                 raise DataError("a frame-generating source needs a length")
             self.frames: list = list(range(length))
             self._make = source
+        elif Path(source).suffix == ".npz":
+            from realiisr.data.packed import load_packed
+
+            self._packed, names = load_packed(source)
+            self.frames = [f"{name}#{i}" for i, name in enumerate(names)]
+            self._make = None
         else:
             self.frames = list(_images(Path(source)).values())
             self._make = None
             self._cache: dict[Path, Tensor] = {}
-        self.pipeline = pipeline or default_pipeline(scale)
-        self.repeats, self.negatives = repeats, negatives
+        if pipeline is None or isinstance(pipeline, str):
+            pipeline = preset_pipeline(pipeline or "default", scale)
+        self.pipeline = pipeline
+        if not 0 <= contrast < 1:
+            raise DataError(f"contrast must be in [0, 1), got {contrast}")
+        self.repeats, self.negatives, self.contrast, self.shrink = repeats, negatives, contrast, shrink
 
     def __len__(self) -> int:
         return len(self.frames) * self.repeats * (2 if self.negatives else 1)
@@ -250,8 +269,10 @@ class DegradedThermalDataset(_Base):
         item = self.frames[index]
         if self._make is not None:
             return self._make(item, item_generator(self.seed, 0, item))
+        if self._packed is not None:
+            return self._packed[index]
         if item not in self._cache:
-            self._cache[item] = read_frame(item)
+            self._cache[item] = shrink_frame(read_frame(item), self.shrink)
         return self._cache[item]
 
     def __getitem__(self, key) -> dict:
@@ -263,6 +284,10 @@ class DegradedThermalDataset(_Base):
         frame = self._frame(frame_index)
         top, left = self._crop_box(*frame.shape[-2:], generator, self.scale, f"frame {self.frames[frame_index]}")
         hr_crop = frame[:, top : top + self.crop, left : left + self.crop]
+        if self.contrast:
+            factor = 1 + self.contrast * (2 * float(torch.rand((), generator=generator)) - 1)
+            mean = hr_crop.mean()
+            hr_crop = ((hr_crop - mean) * factor + mean).clamp(0, 1)
         lr_small = self.pipeline(hr_crop, generator)
         if lr_small.shape[-1] * self.scale != self.crop:
             raise DataError(f"the degradation pipeline must end at 1/{self.scale} of the crop, got {tuple(lr_small.shape)}")

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["IMAGE_SUFFIXES", "read_frame", "pil_bicubic", "frame_bit_depth", "write_frame"]
+__all__ = ["IMAGE_SUFFIXES", "read_frame", "pil_bicubic", "shrink_frame", "frame_bit_depth", "write_frame"]
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -56,6 +56,18 @@ def pil_bicubic(frame: torch.Tensor, height: int, width: int, eight_bit: bool = 
             image = Image.fromarray(array.astype(np.float32), mode="F")
             resized = np.asarray(image.resize((width, height), Image.BICUBIC), dtype=np.float32)
         out.append(torch.from_numpy(resized.copy()))
+    return torch.stack(out)
+
+
+def shrink_frame(frame: torch.Tensor, factor: int) -> torch.Tensor:
+    """``[C, H, W]`` reduced ``factor``× with Pillow's bicubic over the whole footprint (an anti-aliased shrink)."""
+    if factor == 1:
+        return frame
+    out = []
+    for channel in frame:
+        image = Image.fromarray(channel.numpy().astype(np.float32), mode="F")
+        size = (channel.shape[1] // factor, channel.shape[0] // factor)
+        out.append(torch.from_numpy(np.asarray(image.resize(size, Image.BICUBIC), dtype=np.float32).copy()))
     return torch.stack(out)
 
 

@@ -5,9 +5,12 @@ NIQE, ...) are used only when pyiqa finds their weights locally, otherwise the r
 could not load and why — never a random-weight score. The physics metrics are the thermal-order accuracy
 and the TOC loss at the reference's patch size and threshold.
 
-``register=True`` first moves each HR frame onto the LR's grid by the global sub-pixel shift that best
-matches the bicubic baseline (:mod:`realiisr.data.registration`; real pairs are offset by whole HR pixels)
-and drops the border the shift invalidates; every method is then scored against that one registered HR.
+``align=True`` adds the aligned score that real pairs need (they are two captures: refocused, shifted and
+AGC-scaled relative to their LR, which raw PSNR mixes into every method's score): each HR frame is moved
+onto the LR's grid by the global similarity (magnification and sub-pixel shift) that best matches the bicubic
+baseline, the border that invalidates is dropped, and each method's output is mapped onto that HR by its own
+least-squares gain/offset before PSNR, SSIM and thermal-order accuracy (``*_aligned`` columns; the raw
+columns stay beside them). ``register=True`` is the older shift-only registration of the raw columns.
 """
 from __future__ import annotations
 
@@ -21,8 +24,8 @@ from typing import Callable, Sequence
 
 from torch import Tensor
 
-from realiisr.data.registration import apply_shift, estimate_shift, shift_border
-from realiisr.evaluation.metrics import thermal_order_accuracy
+from realiisr.data.registration import apply_shift, apply_similarity, estimate_shift, estimate_similarity, shift_border
+from realiisr.evaluation.metrics import gain_offset_fit, thermal_order_accuracy
 from realiisr.ops import toc_loss
 
 __all__ = ["Evaluation", "load_metrics", "evaluate_images", "OFFLINE_METRICS"]
@@ -59,7 +62,7 @@ class Evaluation:
 
     rows: list[dict] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)
-    registration: dict[str, tuple[float, float]] = field(default_factory=dict)  # image → HR shift (dy, dx)
+    registration: dict[str, tuple[float, ...]] = field(default_factory=dict)  # image → (dy, dx) or (scale, dy, dx)
 
     def means(self) -> list[dict]:
         methods = list(dict.fromkeys(r["method"] for r in self.rows))
@@ -80,9 +83,15 @@ class Evaluation:
             lines.append("| " + " | ".join(cells) + " |")
         for name, reason in self.unavailable.items():
             lines.append(f"\n{name}: not reported, {reason}")
-        if self.registration:
-            shifts = ", ".join(f"{n} ({dy:+.2f}, {dx:+.2f})" for n, (dy, dx) in self.registration.items())
-            lines.append(f"\nRegistered: each HR moved onto the LR grid by (dy, dx) HR pixels: {shifts}")
+        similarity = {n: r for n, r in self.registration.items() if len(r) == 3}
+        shifts = {n: r for n, r in self.registration.items() if len(r) == 2}
+        if shifts:
+            text = ", ".join(f"{n} ({dy:+.2f}, {dx:+.2f})" for n, (dy, dx) in shifts.items())
+            lines.append(f"\nRegistered: each HR moved onto the LR grid by (dy, dx) HR pixels: {text}")
+        if similarity:
+            text = ", ".join(f"{n} (x{s:.4f}, {dy:+.2f}, {dx:+.2f})" for n, (s, dy, dx) in similarity.items())
+            lines.append("\nAligned (*_aligned columns): each HR magnified and shifted onto the LR grid (scale, dy, dx "
+                         f"HR pixels): {text}; each method's output then fitted to it by its own gain/offset")
         return "\n".join(lines)
 
     def write(self, out: Path) -> None:
@@ -101,36 +110,46 @@ class Evaluation:
 
 def evaluate_images(
     items: Sequence[tuple[str, dict[str, Tensor], Tensor]], metric_names: Sequence[str] = OFFLINE_METRICS,
-    *, border: int = 0, patch_size: int = 8, threshold: float = 0.1, register: bool = False,
+    *, border: int = 0, patch_size: int = 8, threshold: float = 0.1, register: bool = False, align: bool = False,
 ) -> Evaluation:
     """``items``: (image name, {method: SR [1, H, W] in [0, 1]}, HR [1, H, W]) → an :class:`Evaluation`.
 
-    ``register``: score against the HR registered onto the bicubic output (``"bicubic"``, else the first
-    method), with at least the border the shift invalidates cropped.
+    ``register``: score the raw columns against the HR shifted onto the bicubic output (``"bicubic"``, else the
+    first method). ``align``: add the aligned columns (similarity registration + per-method gain/offset).
     """
     metrics, unavailable = load_metrics(metric_names)
     result = Evaluation(unavailable=unavailable)
+
+    def scores(a: Tensor, b: Tensor, crop: int, suffix: str = "") -> dict:
+        if crop:
+            a, b = a[..., crop:-crop, crop:-crop], b[..., crop:-crop, crop:-crop]
+        if suffix:
+            a = gain_offset_fit(a, b).clamp(0, 1)
+        row = {f"{metric}{suffix}": float(fn(a.float(), b.float())) for metric, fn in metrics.items()}
+        row[f"order_acc{suffix}"] = float(thermal_order_accuracy(a, b, patch_size, threshold))
+        if not suffix:
+            row["toc"] = float(toc_loss(a.float(), b.float(), patch_size, threshold))
+        return row
+
     for name, outputs, hr in items:
-        crop = border
-        if register:
-            anchor = outputs.get("bicubic", next(iter(outputs.values())))
-            if anchor.shape != hr.shape:
-                raise ValueError(f"{name}: output {tuple(anchor.shape)} does not match HR {tuple(hr.shape)}")
-            shift = estimate_shift(hr, anchor)
-            result.registration[name] = shift
-            hr, crop = apply_shift(hr.double(), shift), max(border, shift_border(shift))
         for method, sr in outputs.items():
             if sr.shape != hr.shape:
                 raise ValueError(f"{name}: {method} output {tuple(sr.shape)} does not match HR {tuple(hr.shape)}")
-            a, b = sr[None].double().clamp(0, 1), hr[None].double().clamp(0, 1)
-            if crop:
-                a, b = a[..., crop:-crop, crop:-crop], b[..., crop:-crop, crop:-crop]
-            row: dict = {"image": name, "method": method}
-            for metric, fn in metrics.items():
-                row[metric] = float(fn(a.float(), b.float()))
-            row["order_acc"] = float(thermal_order_accuracy(a, b, patch_size, threshold))
-            row["toc"] = float(toc_loss(a.float(), b.float(), patch_size, threshold))
+        anchor = outputs.get("bicubic", next(iter(outputs.values())))
+        raw_hr, raw_crop = hr, border
+        if register:
+            shift = estimate_shift(hr, anchor)
+            result.registration[name] = shift
+            raw_hr, raw_crop = apply_shift(hr.double(), shift), max(border, shift_border(shift))
+        aligned_hr = None
+        if align:
+            sim = estimate_similarity(hr, anchor)
+            result.registration[name] = (sim.scale, sim.dy, sim.dx)
+            aligned_hr, aligned_crop = apply_similarity(hr.double(), sim), max(border, sim.border(tuple(hr.shape[-2:])))
+        for method, sr in outputs.items():
+            a = sr[None].double().clamp(0, 1)
+            row: dict = {"image": name, "method": method, **scores(a, raw_hr[None].double().clamp(0, 1), raw_crop)}
+            if aligned_hr is not None:
+                row.update(scores(a, aligned_hr[None].clamp(0, 1), aligned_crop, "_aligned"))
             result.rows.append(row)
     return result
-
-

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from realiisr.ops.reference import neighbour_differences
 
-__all__ = ["grey", "psnr", "thermal_order_accuracy"]
+__all__ = ["grey", "psnr", "gain_offset_fit", "aligned_psnr", "thermal_order_accuracy"]
 
 
 def grey(img: Tensor) -> Tensor:
@@ -28,13 +28,31 @@ def psnr(sr: Tensor, hr: Tensor, border: int = 0) -> Tensor:
     return 10 * torch.log10(1 / mse)
 
 
+def gain_offset_fit(sr: Tensor, hr: Tensor) -> Tensor:
+    """``sr``'s grey channel mapped onto ``hr``'s by each image's least-squares gain and offset (float64).
+
+    Real pairs differ by the camera's AGC between the two captures; the aligned score takes that out for every
+    method alike, so only structure is scored."""
+    a, b = grey(sr), grey(hr)
+    a_mean, b_mean = a.mean(dim=(1, 2, 3), keepdim=True), b.mean(dim=(1, 2, 3), keepdim=True)
+    var = (a - a_mean).square().sum(dim=(1, 2, 3), keepdim=True)
+    gain = torch.where(var > 0, ((a - a_mean) * (b - b_mean)).sum(dim=(1, 2, 3), keepdim=True) / var.clamp_min(1e-30),
+                       torch.ones_like(var))
+    return gain * (a - a_mean) + b_mean
+
+
+def aligned_psnr(sr: Tensor, hr: Tensor, border: int = 0) -> Tensor:
+    """Per-image PSNR after :func:`gain_offset_fit` (the HR must already be registered onto the LR grid)."""
+    return psnr(gain_offset_fit(sr, hr).clamp(0, 1), hr, border)
+
+
 def thermal_order_accuracy(sr: Tensor, hr: Tensor, patch_size: int = 8, threshold: float = 0.1) -> Tensor:
     """Per image: the fraction of neighbouring patch pairs, among those whose HR difference is at least
     ``threshold``, whose brightness order the SR image keeps (the quantity the TOC loss penalises)."""
     s = F.avg_pool2d(grey(sr), patch_size)
     t = F.avg_pool2d(grey(hr), patch_size)
-    agree = torch.zeros(s.shape[0], dtype=torch.float64)
-    total = torch.zeros(s.shape[0], dtype=torch.float64)
+    agree = torch.zeros(s.shape[0], dtype=torch.float64, device=s.device)
+    total = torch.zeros(s.shape[0], dtype=torch.float64, device=s.device)
     for _, ds, dt in neighbour_differences(s, t):
         counted = dt.abs() >= threshold
         agree += ((ds * dt > 0) & counted).flatten(1).sum(1)

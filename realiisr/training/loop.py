@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from realiisr.core.model import RealIISR
-from realiisr.evaluation.metrics import psnr, thermal_order_accuracy
+from realiisr.evaluation.metrics import aligned_psnr, psnr, thermal_order_accuracy
 from realiisr.training import distributed
 from realiisr.training.adversarial import Adversary, optional_terms
 from realiisr.training.logs import RunLogs
@@ -205,7 +205,9 @@ def validate(model: RealIISR, data: Dataset, config: TrainConfig, device: torch.
     hr01, lr01 = (hr + 1) / 2, (lr + 1) / 2
     if config.stage == "tokenizer":
         recon = (model.compose(model.tokenizer(model.tokenizer_target(lr, hr), model.codebook, lr), lr) + 1) / 2
-        metrics = {"val_psnr": float(psnr(recon, hr01).mean()), "val_psnr_bicubic": float(psnr(lr01, hr01).mean())}
+        metrics = {"val_psnr": float(psnr(recon, hr01).mean()), "val_psnr_bicubic": float(psnr(lr01, hr01).mean()),
+                   "val_psnr_aligned": float(aligned_psnr(recon, hr01).mean()),
+                   "val_psnr_aligned_bicubic": float(aligned_psnr(lr01, hr01).mean())}
         out = recon
     else:
         losses = model(lr, hr, labels)  # forward: the training losses (through a sharded model's hooks)
@@ -213,6 +215,8 @@ def validate(model: RealIISR, data: Dataset, config: TrainConfig, device: torch.
         metrics = {f"val_{k}": float(v) for k, v in losses.items() if v.dim() == 0}
         metrics.update({
             "val_psnr": float(psnr(sr, hr01).mean()), "val_psnr_bicubic": float(psnr(lr01, hr01).mean()),
+            "val_psnr_aligned": float(aligned_psnr(sr, hr01).mean()),
+            "val_psnr_aligned_bicubic": float(aligned_psnr(lr01, hr01).mean()),
             "val_order_acc": float(thermal_order_accuracy(sr, hr01).mean()),
             "val_order_acc_bicubic": float(thermal_order_accuracy(lr01, hr01).mean()),
         })
@@ -344,7 +348,7 @@ def train(
                 weights, optim_state = ctx.full_state(model, optimizer) if ctx.sharded else (None, optimizer.state_dict())
                 if not ctx.is_main:
                     continue
-                score = last.get("val_psnr")
+                score = last.get("val_psnr_aligned", last.get("val_psnr"))
                 is_best = score is not None and (best is None or score > best)
                 best = score if is_best else best
                 state = {"step": done, "optimizer": optim_state, "scheduler": scheduler.state_dict(),

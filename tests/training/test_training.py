@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 from pathlib import Path
 
@@ -179,3 +180,25 @@ def test_optional_terms_are_tokenizer_only_and_perceptual_needs_local_weights(tm
     monkeypatch.setattr(evaluate, "load_metrics", lambda names, **kw: ({}, {"lpips": "weights not available locally"}))
     with pytest.raises(RuntimeError, match="perceptual_weight > 0 needs LPIPS: weights not available locally"):
         train(micro_model(), frames(), TrainConfig(stage="tokenizer", steps=1, perceptual_weight=0.5), tmp_path)
+
+
+def test_training_under_bf16_autocast(tmp_path):
+    """The CUDA default (bf16 autocast) on the CPU: losses, a backward and a few optimiser steps stay finite,
+    the physics losses see float32 images, and both stages train (the decoder's bf16 output once failed TOC)."""
+    model = micro_model()
+    batch = [frames()[i] for i in range(2)]
+    lr, hr = torch.stack([b["lr"] for b in batch]), torch.stack([b["hr"] for b in batch])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        losses = model.training_losses(lr, hr)
+    assert losses["sr"].dtype == torch.float32 and all(torch.isfinite(losses[k]) for k in ("ce", "mse", "toc", "total"))
+    losses["total"].backward()
+    detail = realiisr.build("real_iisr_x4_tiny_detail", overrides={**MICRO, "tokenizer.patch_nums": [1, 2, 4, 8],
+                                                                     "generator.patch_nums": [1, 2, 4, 8],
+                                                                     "generator.context_maps": [8, 8]})
+    for stage, model in (("tokenizer", micro_model()), ("generator", micro_model()), ("generator", detail)):
+        config = TrainConfig(stage=stage, steps=4, batch_size=2, amp="bf16", log_every=2, val_every=4, save_every=4,
+                             val_samples=2, lr=1e-3, tensorboard=False)
+        out = tmp_path / f"{stage}{id(model)}"
+        metrics = train(model, frames(), config, out, val_data=frames(), progress=False)
+        assert all(math.isfinite(float(r["total"])) for r in _rows(out / "train.csv"))
+        assert math.isfinite(metrics["val_psnr"]) and "val_psnr_aligned" in metrics

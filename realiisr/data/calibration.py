@@ -1,0 +1,82 @@
+"""Fitting the LR formation of real LR/HR pairs: what blur and down-sampling turn the HR into its real LR.
+
+The HR is first registered onto the LR's grid (:func:`~realiisr.data.registration.estimate_similarity`:
+magnification and shift, since a real pair is two captures), then each candidate degradation of it is scored
+against the real LR after the least-squares gain/offset (the camera's AGC changed between the captures). The
+residual is reported in 8-bit grey levels (RMS over the inner frame). This is the evidence behind the
+``flir_iisr`` degradation preset (:data:`realiisr.data.degradations.PRESETS`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from realiisr.data.degradations import DegradationPipeline, _blur, _disk_kernel, _gaussian_kernel, preset_pipeline
+from realiisr.data.io import pil_bicubic
+from realiisr.data.registration import Similarity, apply_similarity, estimate_similarity, fit_gain_offset
+
+__all__ = ["LRFormation", "register_to_lr", "residual_grey_levels", "fit_lr_formation", "preset_residuals"]
+
+_WIDTHS = tuple(float(w) for w in np.arange(0.5, 10.01, 0.25))
+
+
+@dataclass(frozen=True)
+class LRFormation:
+    """The best-fitting PSF (``gaussian`` sigma or ``disk`` radius, HR px) before area down-sampling, the AGC
+    gain/offset of the real LR over the degraded HR (offset in grey levels), and the residuals in grey levels
+    of that fit and of plain bicubic down-sampling (with its own gain/offset)."""
+
+    similarity: Similarity
+    psf: str
+    width: float
+    gain: float
+    offset: float
+    residual: float
+    bicubic_residual: float
+
+
+def register_to_lr(hr: Tensor, lr: Tensor, scale: int = 4) -> tuple[Tensor, Similarity, int]:
+    """(HR moved onto the LR's grid, the similarity, the LR-pixel border to ignore)."""
+    if tuple(hr.shape[-2:]) != (lr.shape[-2] * scale, lr.shape[-1] * scale):
+        raise ValueError(f"calibration: HR {tuple(hr.shape[-2:])} is not {scale}x the LR {tuple(lr.shape[-2:])}")
+    upsampled = pil_bicubic(lr, *hr.shape[-2:], eight_bit=True)
+    sim = estimate_similarity(hr, upsampled)
+    border = -(-sim.border(tuple(hr.shape[-2:])) // scale) + 1
+    return apply_similarity(hr, sim), sim, border
+
+
+def residual_grey_levels(degraded: Tensor, lr: Tensor, border: int) -> tuple[float, float, float]:
+    """(RMS residual in grey levels, gain, offset in grey levels) of ``degraded`` mapped onto ``lr``."""
+    inner = (..., slice(border, lr.shape[-2] - border), slice(border, lr.shape[-1] - border))
+    a, b = degraded[inner].double(), lr[inner].double()
+    gain, offset = fit_gain_offset(a, b)
+    return float((gain * a + offset - b).square().mean().sqrt()) * 255, gain, offset * 255
+
+
+def fit_lr_formation(hr: Tensor, lr: Tensor, scale: int = 4, widths: Sequence[float] = _WIDTHS) -> LRFormation:
+    """Grid search over Gaussian and disk PSFs of the registered HR, then ``scale``× area averaging."""
+    registered, sim, border = register_to_lr(hr, lr, scale)
+    bicubic, _, _ = residual_grey_levels(pil_bicubic(registered, *lr.shape[-2:]), lr, border)
+    best: Optional[tuple] = None
+    for psf, kernel in (("gaussian", _gaussian_kernel), ("disk", _disk_kernel)):
+        for width in widths:
+            degraded = F.avg_pool2d(_blur(registered, kernel(width))[None], scale)[0]
+            residual, gain, offset = residual_grey_levels(degraded, lr, border)
+            if best is None or residual < best[0]:
+                best = (residual, psf, width, gain, offset)
+    residual, psf, width, gain, offset = best
+    return LRFormation(sim, psf, width, gain, offset, residual, bicubic)
+
+
+def preset_residuals(hr: Tensor, lr: Tensor, preset: str = "flir_iisr", draws: int = 16, scale: int = 4,
+                     seed: int = 0, pipeline: Optional[DegradationPipeline] = None) -> list[float]:
+    """Residuals (grey levels) of ``draws`` random degradations of the registered HR by a preset."""
+    registered, _, border = register_to_lr(hr, lr, scale)
+    pipeline = pipeline or preset_pipeline(preset, scale)
+    generator = torch.Generator().manual_seed(seed)
+    return [residual_grey_levels(pipeline(registered, generator), lr, border)[0] for _ in range(draws)]

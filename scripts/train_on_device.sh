@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Train the shipped tiny_detail model (tokenizer stage, then generator stage) inside one device call and bring
+# the weights and logs back under $OUT. Prepare .carry/ first (scripts/prepare_device_data.sh) and carry it.
+#   TOKENIZER_STEPS=3000 GENERATOR_STEPS=5000 BATCH=32 bash scripts/train_on_device.sh
+# Runs on the CPU too (DEVICE=cpu, small step counts) to check the script before spending device time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/device-out}
+RUN=${RUN:-/tmp/realiisr-run}
+PY=${PYTHON:-python3}
+DEVICE=${DEVICE:-cuda}
+BATCH=${BATCH:-32}
+WORKERS=${WORKERS:-8}
+mkdir -p "$OUT" "$RUN"
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+[[ -f .carry/crops.npz && -d .carry/pairs ]] || { echo "no .carry/ (run scripts/prepare_device_data.sh and carry .carry)"; exit 2; }
+$PY -c "import torch; print('torch', torch.__version__, '| device', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')"
+common=(--recipe real_iisr_x4_tiny_detail --data .carry/crops.npz --data .carry/pairs --holdout '*' --register-pairs
+        --repeats 4 --no-progress)
+opts=(seed=0 "batch_size=$BATCH" "device=$DEVICE" "num_workers=$WORKERS" amp=${AMP:-auto} log_every=50 save_every=500
+      val_samples=16 tensorboard=false)
+start=$SECONDS
+$PY -m realiisr train-tokenizer "${common[@]}" --out "$RUN/tokenizer" --steps "${TOKENIZER_STEPS:-3000}" --resume \
+  "${opts[@]}" val_every=500 lr=${TOKENIZER_LR:-4e-4} 2>&1 | tail -n 3
+echo "== tokenizer stage: $((SECONDS - start)) s"
+keep() { for f in train validation; do [[ -f "$RUN/$1/$f.csv" ]] && cp "$RUN/$1/$f.csv" "$OUT/${1}_$f.csv"; done; true; }
+keep tokenizer
+cp "$RUN/tokenizer/best/model.safetensors" "$OUT/tokenizer.safetensors"
+start=$SECONDS
+$PY -m realiisr train "${common[@]}" --out "$RUN/generator" --init "$RUN/tokenizer/best/model.safetensors" \
+  --steps "${GENERATOR_STEPS:-5000}" --resume "${opts[@]}" val_every=500 lr=${GENERATOR_LR:-4e-4} 2>&1 | tail -n 3
+echo "== generator stage: $((SECONDS - start)) s"
+keep generator
+cp "$RUN/generator/best/model.safetensors" "$OUT/model.safetensors"
+cp "$RUN/generator/run.yaml" "$OUT/run.yaml"
+ls -la "$OUT"
