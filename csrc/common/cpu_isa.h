@@ -11,11 +11,27 @@
 #define REALIISR_INLINE inline
 #endif
 
+#include <cstdlib>
+#include <cstring>
+
 namespace realiisr::cpu {
+
+// REALIISR_MAX_CPU_ISA=baseline|avx2 caps the choice below what the CPU offers, so that one machine can run
+// the code paths of an older one (CI runs the suite that way beside ONEDNN_MAX_CPU_ISA and ATEN_CPU_CAPABILITY).
+inline int max_isa_level() {
+  static const int level = [] {
+    const char* cap = std::getenv("REALIISR_MAX_CPU_ISA");
+    if (cap == nullptr) return 2;
+    if (std::strcmp(cap, "baseline") == 0) return 0;
+    if (std::strcmp(cap, "avx2") == 0) return 1;
+    return 2;
+  }();
+  return level;
+}
 
 inline bool has_avx2_fma() {
 #if REALIISR_X86_DISPATCH
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const bool ok = max_isa_level() >= 1 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return ok;
 #else
   return false;
@@ -24,7 +40,7 @@ inline bool has_avx2_fma() {
 
 inline bool has_avx512() {
 #if REALIISR_X86_DISPATCH
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+  static const bool ok = max_isa_level() >= 2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
   return ok;
 #else

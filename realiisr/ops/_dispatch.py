@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from typing import Iterator, Optional
 
@@ -36,6 +37,10 @@ NEEDS_AVX2 = ("cac_embedding", "cac_codebook")
 
 
 def _cpu_has_avx2() -> bool:
+    """AVX2 as ATen sees it (``ATEN_CPU_CAPABILITY`` caps it) and not capped by ``REALIISR_MAX_CPU_ISA=baseline``
+    (which the extension's kernels honour too)."""
+    if os.environ.get("REALIISR_MAX_CPU_ISA", "").lower() == "baseline":
+        return False
     return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
 
 
