@@ -1,8 +1,9 @@
 """``realiisr upscale INPUT... -o OUT``: super-resolve thermal frames of any size, keeping their bit depth.
 
-8-bit frames are read and written on the fixed [0, 255] range. 16-bit (radiometric) frames use
-``--normalize``: ``minmax`` (default) maps each frame's own [min, max] to [0, 1] for the model and the
-result back through the same linear mapping; ``fixed`` uses [0, 65535]. A file that fails is reported and
+Frames go through :func:`realiisr.inference.images.upscale_image`, as :meth:`RealIISR.upscale` does: 8-bit
+frames on the fixed [0, 255] range; 16-bit (radiometric) frames by ``--normalize``: ``minmax`` (default) maps
+each frame's own [min, max] to [0, 1] for the model and the result back through the same linear mapping;
+``fixed`` uses [0, 65535]. A file that fails is reported and
 the others continue; the exit status is 1 if any failed.
 """
 from __future__ import annotations
@@ -60,8 +61,8 @@ def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     import realiisr
-    from realiisr.data.io import frame_bit_depth, read_frame, write_frame
-    from realiisr.inference import Upscaler
+    from realiisr.data.io import read_image
+    from realiisr.inference.images import upscale_image
 
     pretrained = args.weights is None
     recipe = realiisr.get_recipe(args.recipe)
@@ -73,17 +74,11 @@ def _run(args: argparse.Namespace) -> int:
     failures = 0
     for path in tqdm(inputs, desc="upscale", unit="frame", disable=len(inputs) < 2):
         try:
-            bits = frame_bit_depth(path)
-            frame = read_frame(path)
-            low, high = 0.0, 1.0
-            if bits == 16 and args.normalize == "minmax":
-                low, high = float(frame.min()), float(frame.max())
-                frame = (frame - low) / max(high - low, 1e-12)
-            upscaler = Upscaler(model, overlap=args.overlap, batch_size=args.batch_size, cfg=args.cfg,
-                                top_k=args.top_k, top_p=args.top_p, seed=args.seed, eight_bit=bits == 8,
-                                color_fix=args.color_fix, dtype=args.dtype)
-            result = upscaler(frame) * (high - low) + low
-            write_frame(args.out / path.name, result, bits)
+            result = upscale_image(model, read_image(path), normalize=args.normalize, overlap=args.overlap,
+                                   batch_size=args.batch_size, cfg=args.cfg, top_k=args.top_k, top_p=args.top_p,
+                                   seed=args.seed, color_fix=args.color_fix, dtype=args.dtype)
+            args.out.mkdir(parents=True, exist_ok=True)
+            result.save(args.out / path.name)
         except (ValueError, OSError, RuntimeError) as exc:
             failures += 1
             print(f"realiisr upscale: {path}: {exc}", file=sys.stderr)

@@ -179,40 +179,17 @@ class RealIISR(nn.Module):
         return self.training_losses(lr, hr, labels)
 
     # ------------------------------------------------------------------ inference
-    def upscale(self, image: Any, **settings: Any) -> Any:
+    def upscale(self, image: Any, *, normalize: str = "minmax", **settings: Any) -> Any:
         """Super-resolve a whole LR frame of any size ×scale, returning the same kind of object.
 
-        ``image``: a ``[h, w]`` / ``[1, h, w]`` tensor or numpy array in [0, 1] (8-bit/16-bit integer arrays are
-        scaled by their range and returned in their dtype), or a PIL image (returned as a grayscale PIL image).
+        ``image``: a PIL image, a numpy array (8-bit on [0, 255]; 16-bit mapped by ``normalize``: its own
+        ``"minmax"`` range, or ``"fixed"`` [0, 65535]; float in [0, 1]) or a ``[h, w]`` / ``[1, h, w]`` tensor
+        in [0, 1]. The same path as the ``realiisr upscale`` command (:mod:`realiisr.inference.images`).
         ``settings`` go to :class:`realiisr.inference.Upscaler` (overlap, seed, color_fix, cfg, top_k, ...).
         """
-        import numpy as np
-        from PIL import Image
+        from realiisr.inference.images import upscale_image
 
-        from realiisr.inference import Upscaler
-
-        as_pil = isinstance(image, Image.Image)
-        is_numpy = as_pil or isinstance(image, np.ndarray)
-        if is_numpy:
-            array = np.asarray(image.convert("L") if as_pil and image.mode not in ("L", "I;16", "I") else image)
-            if array.ndim == 3 and array.shape[-1] in (3, 4):  # H×W×RGB(A) grayscale
-                array = array[..., :3].mean(axis=-1).astype(array.dtype)
-            kind = array.dtype
-            scale = 255.0 if kind == np.uint8 else 65535.0 if kind in (np.uint16, np.int32) else 1.0
-            frame = torch.from_numpy(array.astype(np.float32) / scale)
-        else:
-            frame = image.detach().float().cpu()
-            if frame.dim() == 3 and frame.shape[0] == 3:
-                frame = frame.mean(dim=0)
-        # Pillow's 8-bit resize path only for 8-bit input; 16-bit and float frames keep their precision
-        settings.setdefault("eight_bit", is_numpy and kind == np.uint8)
-        out = Upscaler(self, **settings)(frame.reshape(1, *frame.shape[-2:]))
-        if not is_numpy:
-            return out if image.dim() == 3 else out[0]
-        result = out[0].numpy()
-        if scale != 1.0:
-            result = np.round(result * scale).astype(kind)
-        return Image.fromarray(result) if as_pil else result
+        return upscale_image(self, image, normalize=normalize, **settings)
 
     @torch.no_grad()
     def sample(

@@ -7,9 +7,21 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["IMAGE_SUFFIXES", "read_frame", "pil_bicubic", "shrink_frame", "frame_bit_depth", "write_frame"]
+__all__ = ["IMAGE_SUFFIXES", "read_image", "read_frame", "pil_bicubic", "shrink_frame", "frame_bit_depth", "write_frame"]
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+def read_image(path: Path) -> Image.Image:
+    """The decoded image file (pixels loaded), or a ValueError that names the file."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.width == 0 or image.height == 0:
+                raise ValueError("no pixels")
+            return image.copy()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ValueError(f"cannot read image {str(path)!r}: {exc}") from exc
 
 
 def read_frame(path: Path) -> torch.Tensor:

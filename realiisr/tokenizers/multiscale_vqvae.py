@@ -170,13 +170,19 @@ class MultiScaleVQVAE(Tokenizer):
                 f"tokenize: a {img.shape[-2]}x{img.shape[-1]} image gives a {hgt}x{wid} latent, but patch_nums ends "
                 f"at {self.patch_nums[-1]} (images must be {self.image_size}x{self.image_size})"
             )
-        weight = codebook.weight.float()
+        indices, fhats, last_residual, _ = self._residual_quantize(f, codebook.weight.float())
+        return Tokenization(indices, fhats, last_residual)
+
+    def _residual_quantize(self, f: Tensor, weight: Tensor) -> tuple[list[Tensor], list[Tensor], Tensor, list[Tensor]]:
+        """(indices, f̂ after each scale, last residual ``[B, N, C]``, the rows each scale quantised)."""
+        b, c, hgt, wid = f.shape
         rest, fhat = f.clone(), torch.zeros_like(f)
-        indices, fhats, last = [], [], len(self.patch_nums) - 1
+        indices, fhats, inputs, last = [], [], [], len(self.patch_nums) - 1
         last_residual = rest
         for si, pn in enumerate(self.patch_nums):
             z = rest if si == last else F.interpolate(rest, size=(pn, pn), mode="area")
-            idx = self.nearest(z.permute(0, 2, 3, 1).reshape(-1, c), weight).view(b, pn * pn)
+            rows = z.permute(0, 2, 3, 1).reshape(-1, c)
+            idx = self.nearest(rows, weight).view(b, pn * pn)
             h = weight[idx].transpose(1, 2).reshape(b, c, pn, pn)
             if si != last:
                 h = self.phi(si, F.interpolate(h, size=(hgt, wid), mode="bicubic"))
@@ -188,7 +194,15 @@ class MultiScaleVQVAE(Tokenizer):
             rest = rest - h
             indices.append(idx)
             fhats.append(fhat.clone())
-        return Tokenization(indices, fhats, last_residual.permute(0, 2, 3, 1).reshape(b, -1, c))
+            inputs.append(rows)
+        return indices, fhats, last_residual.permute(0, 2, 3, 1).reshape(b, -1, c), inputs
+
+    @torch.no_grad()
+    def quantizer_inputs(self, img: Tensor, codebook: Codebook) -> Tensor:
+        """``[N, C]``: every vector the residual quantiser compares with the codebook for ``img``, all scales —
+        where a dead code is best restarted (raw encoder latents are far larger than the later residuals)."""
+        f = self.encode(img).float()
+        return torch.cat(self._residual_quantize(f, codebook.weight.float())[3])
 
     # ------------------------------------------------------------------ tokens → generator input
     def teacher_forcing_input(self, indices: Sequence[Tensor], codebook: Codebook) -> Tensor:
