@@ -42,9 +42,14 @@ def load_state_dict_file(
         actual = sha256_of(path)
         if actual != sha256.lower():
             raise WeightsError(f"weights file {str(path)!r} has sha256 {actual}, expected {sha256}")
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    return load_file(str(path), device=str(device))
+    try:
+        return load_file(str(path), device=str(device))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"weights file {str(path)!r} is not a readable safetensors file (corrupt or truncated?): "
+                           f"{exc}") from exc
 
 
 def fit_problems(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]) -> list[str]:

@@ -141,3 +141,19 @@ def test_weights_round_trip_and_errors(tiny_recipe, tmp_path):
         realiisr.build(tiny_recipe, weights=pickle_file)
     with pytest.raises(WeightsError, match="ships no weights"):
         realiisr.build(tiny_recipe, pretrained=True)
+
+
+@pytest.mark.parametrize("content", [b"not safetensors at all", b"", b"\x08\x00\x00\x00\x00\x00\x00\x00{\"a\":1}"])
+def test_a_corrupt_weights_file_gets_a_named_error(tiny_recipe, tmp_path, content, capsys):
+    from realiisr.cli import main
+
+    path = tmp_path / "broken.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(WeightsError, match="broken.safetensors' is not a readable safetensors file"):
+        realiisr.build(tiny_recipe, weights=path)
+    frame = tmp_path / "frame.png"
+    from PIL import Image
+
+    Image.new("L", (16, 16), 100).save(frame)
+    assert main(["upscale", str(frame), "-o", str(tmp_path / "out"), "--weights", str(path)]) == 2
+    assert "is not a readable safetensors file" in capsys.readouterr().err
