@@ -11,8 +11,12 @@ from typing import Callable, Mapping
 import pytest
 import torch
 
-from realiisr.core.registries import REGISTRIES
+from realiisr.core.registries import REGISTRIES as _COMPONENT_REGISTRIES
+from realiisr.data.degradations import DEGRADATIONS
 from realiisr.data.samples import find_samples_dir, find_shared_dir
+
+
+REGISTRIES = {**_COMPONENT_REGISTRIES, "degradation": DEGRADATIONS}
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,7 @@ def _run(args: argparse.Namespace) -> int:
     import realiisr
     from realiisr.data.sources import build_datasets
     from realiisr.core.recipes import resolve_recipe
-    from realiisr.evaluation.ablation import BUILTIN_VARIANTS, parse_variant, run_ablation
+    from realiisr.experiments.ablation import BUILTIN_VARIANTS, parse_variant, run_ablation
     from realiisr.training.loop import TrainConfig
     from realiisr.training.overrides import split_overrides
 

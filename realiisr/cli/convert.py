@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from realiisr.core.reference_checkpoint import convert_checkpoint
+    from realiisr.convert.reference import convert_checkpoint
 
     config = None
     if args.config is not None:

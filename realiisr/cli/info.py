@@ -8,7 +8,7 @@ import warnings
 
 __all__ = ["add_parser", "report"]
 
-_OPTIONAL = ("numpy", "timm", "pyiqa", "safetensors", "einops", "pybind11", "ninja")
+_OPTIONAL = ("numpy", "timm", "pyiqa", "safetensors", "pybind11", "ninja")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +30,7 @@ def report() -> str:
     import realiisr
     from realiisr import ops
     from realiisr.core.registries import REGISTRIES
+    from realiisr.data.degradations import DEGRADATIONS
 
     lines = [f"realiisr {realiisr.__version__}"]
     cuda = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU-only build"
@@ -60,7 +61,7 @@ def report() -> str:
             lines.append(f"  {op:<16} {dev:<5} {text}")
 
     failures = []
-    for kind, registry in REGISTRIES.items():
+    for kind, registry in {**REGISTRIES, "degradation": DEGRADATIONS}.items():
         lines.append("")
         lines.append(f"{kind} registry (entry-point group {registry.entry_point_group}):")
         with warnings.catch_warnings():

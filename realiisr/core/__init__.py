@@ -2,7 +2,7 @@
 from realiisr.core._plugins import PluginInfo, PluginLoadError
 from realiisr.core._registry import Entry, Registry, RegistryError, UnknownNameError
 from realiisr.core.build import build
-from realiisr.core.model import RealIISR
+from realiisr.model import RealIISR
 from realiisr.core.recipes import (
     ComponentSpec,
     Recipe,

@@ -7,7 +7,7 @@ from typing import Any, Mapping, Optional, Union
 import torch
 
 from realiisr.core._registry import Registry, UnknownNameError
-from realiisr.core.model import RealIISR
+from realiisr.model import RealIISR
 from realiisr.core.recipes import COMPONENT_FIELDS, Recipe, resolve_recipe
 from realiisr.core.registries import PHYSICS_LOSSES, REGISTRIES
 from realiisr.core.weights import WeightsError, load_into, load_state_dict_file

@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from realiisr.core._registry import RegistryError
-from realiisr.core.registries import RECIPES
+from realiisr.core._registry import Registry, RegistryError
 
 __all__ = [
     "ComponentSpec",
@@ -180,6 +179,15 @@ class Recipe:
     def replace(self, **overrides: Any) -> "Recipe":
         """A copy with dotted-key overrides applied (see :func:`apply_overrides`)."""
         return apply_overrides(self, overrides)
+
+
+def _check_recipe(obj: Any) -> None:
+    if not isinstance(obj, Recipe):
+        raise TypeError(f"expected a realiisr Recipe, got {type(obj).__name__}")
+
+
+#: Registered recipes (builtins in :mod:`realiisr.recipes`, plugins through ``realiisr.recipes`` entry points).
+RECIPES = Registry("recipe", check=_check_recipe, entry_point_group="realiisr.recipes", locations=("realiisr.recipes",))
 
 
 def _plain(value: Any) -> Any:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from realiisr.core.registries import DEGRADATIONS
+from realiisr.core._registry import Registry
 
 __all__ = ["Degradation", "DEGRADATIONS", "DegradationPipeline", "default_pipeline", "PRESETS", "preset_pipeline"]
 
@@ -23,6 +23,15 @@ class Degradation:
 
     def __call__(self, frame: Tensor, generator: torch.Generator) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
+
+
+def _check_degradation(obj: Any) -> None:
+    if not (isinstance(obj, type) and issubclass(obj, Degradation)):
+        raise TypeError(f"expected a realiisr Degradation subclass, got {obj!r}")
+
+
+#: The degradation steps, by name; plugins add more through the ``realiisr.degradations`` entry-point group.
+DEGRADATIONS = Registry("degradation", check=_check_degradation, entry_point_group="realiisr.degradations")
 
 
 def _uniform(generator: torch.Generator, low: float, high: float) -> float:

@@ -15,6 +15,7 @@ from realiisr.core.interfaces import Generator
 from realiisr.core.registries import GENERATORS
 from realiisr.generators.blocks import AdaLNBlock, AdaLNHead, rope_angles
 from realiisr.generators.sampling import sample_top_k_top_p
+from realiisr.scales import REFERENCE_PATCH_NUMS
 
 __all__ = ["VARGenerator"]
 
@@ -40,7 +41,7 @@ class VARGenerator(Generator):
         num_heads: int = 24,
         mlp_ratio: float = 4.0,
         drop_path_rate: float = 0.1,
-        patch_nums: Sequence[int] = (1, 2, 3, 4, 6, 9, 13, 18, 24, 32),
+        patch_nums: Sequence[int] = REFERENCE_PATCH_NUMS,
         context_maps: Optional[Sequence[int]] = None,
         vocab_size: int = 4096,
         z_channels: int = 32,

@@ -6,7 +6,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from realiisr.core.layers import silu_fresh
+from realiisr.layers import silu_fresh
 
 __all__ = ["ConvStem", "build_encoder"]
 

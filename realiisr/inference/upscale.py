@@ -14,14 +14,16 @@ import contextlib
 import logging
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import torch
 from torch import Tensor
 
-from realiisr.core.model import RealIISR
 from realiisr.data.io import pil_bicubic
 from realiisr.inference.color_fix import apply_color_fix
+
+if TYPE_CHECKING:  # the model imports this package lazily; no cycle at import time
+    from realiisr.model import RealIISR
 
 __all__ = ["Upscaler", "upscale_frame", "tile_starts"]
 
@@ -52,7 +54,7 @@ def _ramp(length: int, overlap: int) -> Tensor:
 class Upscaler:
     """Settings of a tiled upscale; defaults are the reference's test settings (greedy decoding)."""
 
-    model: RealIISR
+    model: "RealIISR"
     overlap: int = 8  # in LR pixels
     batch_size: int = 32  # tiles per pass; halved on CUDA out-of-memory (8 → 32: 2.8 → 2.25 s per CPU frame)
     cfg: float = 1.0
@@ -120,6 +122,6 @@ class Upscaler:
         return result.clamp(0, 1).float()[None]
 
 
-def upscale_frame(model: RealIISR, frame: Tensor, **settings) -> Tensor:
+def upscale_frame(model: "RealIISR", frame: Tensor, **settings) -> Tensor:
     """Functional form of :class:`Upscaler`."""
     return Upscaler(model, **settings)(frame)

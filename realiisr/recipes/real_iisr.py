@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from realiisr.core.recipes import Recipe, register_recipe
+from realiisr.scales import REFERENCE_PATCH_NUMS
 
-PATCH_NUMS_512 = [1, 2, 3, 4, 6, 9, 13, 18, 24, 32]
+PATCH_NUMS_512 = list(REFERENCE_PATCH_NUMS)
 
 REAL_IISR_X4 = Recipe.from_dict(
     {

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from realiisr.core.interfaces import Codebook, Tokenizer
 from realiisr.core.registries import TOKENIZERS
+from realiisr.scales import REFERENCE_PATCH_NUMS
 from realiisr.tokenizers.vae_blocks import Decoder, Encoder
 
 __all__ = ["MultiScaleVQVAE", "Tokenization", "phi_index_per_scale"]
@@ -98,7 +99,7 @@ class MultiScaleVQVAE(Tokenizer):
         quant_conv_ks: int = 3,
         quant_resi: float = 0.5,
         share_quant_resi: int = 4,
-        patch_nums: Sequence[int] = (1, 2, 3, 4, 6, 9, 13, 18, 24, 32),
+        patch_nums: Sequence[int] = REFERENCE_PATCH_NUMS,
         beta: float = 0.25,
         in_channels: int = 3,
         dropout: float = 0.0,

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from realiisr.core.layers import add_residual, norm_silu
-from realiisr.ops._dispatch import grad_will_flow
+from realiisr.layers import add_residual, norm_silu
+from realiisr.ops import grad_will_flow
 
 __all__ = ["Encoder", "Decoder"]
 

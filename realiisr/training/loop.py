@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from realiisr.core.model import RealIISR
+from realiisr.model import RealIISR
 from realiisr.evaluation.metrics import aligned_psnr, psnr, thermal_order_accuracy
 from realiisr.training import distributed
 from realiisr.training.adversarial import Adversary, optional_terms

@@ -6,7 +6,7 @@ import csv
 import pytest
 
 from realiisr.cli import main
-from realiisr.evaluation.ablation import parse_variant
+from realiisr.experiments.ablation import parse_variant
 
 MICRO = ["tokenizer.patch_nums=[1,2,4]", "generator.patch_nums=[1,2,4]", "generator.context_maps=[4,4]",
          "generator.depth=1"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import realiisr
-from realiisr.core.reference_checkpoint import (
+from realiisr.convert.reference import (
     convert_reference_state_dict,
     load_reference,
     read_reference_checkpoint,

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import realiisr
-from realiisr.core.reference_checkpoint import load_reference, reference_recipe
+from realiisr.convert.reference import load_reference, reference_recipe
 
 pytestmark = pytest.mark.golden
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from realiisr.core.layers import add_residual, norm_silu
+from realiisr.layers import add_residual, norm_silu
 from realiisr.ops import choose_backend, extension_state, group_norm_silu, use_backend
 from realiisr.ops.reference import group_norm_silu_reference
 from realiisr.tokenizers.vae_blocks import Upsample2x

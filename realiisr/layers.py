@@ -5,8 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from realiisr.ops import group_norm_silu
-from realiisr.ops._dispatch import grad_will_flow
+from realiisr.ops import grad_will_flow, group_norm_silu
 
 __all__ = ["silu_fresh", "norm_silu", "add_residual"]
 

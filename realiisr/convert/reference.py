@@ -18,6 +18,7 @@ from torch import Tensor
 
 from realiisr.core.recipes import Recipe
 from realiisr.core.weights import WeightsError, fit_problems, load_into, sha256_of
+from realiisr.scales import REFERENCE_PATCH_NUMS
 
 __all__ = [
     "reference_recipe",
@@ -56,7 +57,7 @@ def reference_recipe(config: Mapping[str, Any], name: str = "reference_import") 
     depth = int(kwargs.get("depth", 24))
     width = int(kwargs.get("embed_dim", 64 * depth))
     heads = int(kwargs.get("num_heads", depth))
-    patch_nums = [int(p) for p in kwargs.get("patch_nums", (1, 2, 3, 4, 6, 9, 13, 18, 24, 32))]
+    patch_nums = [int(p) for p in kwargs.get("patch_nums", REFERENCE_PATCH_NUMS)]
     vocab, cvae = int(kwargs.get("V", 4096)), int(kwargs.get("Cvae", 32))
     stems = list(config.get("stems", {}).get("con_embedding", {}).get("block_out_channels", _OFFICIAL_STEMS))
     rank = int(config.get("VectorQuantizer", {}).get("lora_rank", 8))
