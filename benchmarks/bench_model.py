@@ -1,7 +1,9 @@
 """Inference time per image (random weights): the tiny recipe at 128² and the full real_iisr_x4 at 512².
 
-``pytest --benchmark benchmarks/bench_model.py``; the full-size case builds a 1.25 B-parameter model and
-takes minutes on a CPU (one round). Eager and fused ops side by side.
+``pytest --benchmark benchmarks/bench_model.py``. Every case warms up before it is timed (the first rounds pay
+for cuDNN/oneDNN autotuning, the allocator and lazy initialisation) and reports images/s and, on CUDA, the
+kernel launches of one sample (``extra_info``). On a CPU the full-size model (1.25 B parameters) takes minutes a
+round, so it runs two rounds there: one warm-up, one timed.
 """
 from __future__ import annotations
 
@@ -11,15 +13,29 @@ import torch
 import realiisr
 from realiisr.ops import extension_state, use_backend
 
-CASES = [("real_iisr_x4_tiny", 1, 5), ("real_iisr_x4", 1, 1)]
+# (recipe, batch, timed rounds on CUDA, timed rounds on CPU)
+CASES = [("real_iisr_x4_tiny", 1, 20, 5), ("real_iisr_x4", 1, 5, 1), ("real_iisr_x4", 4, 5, 1)]
+WARMUP_ROUNDS = 2
+
+
+def _kernel_launches(run) -> int:
+    """CUDA kernels launched by one ``run()`` (the profiler's device-side events)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        run()
+    return sum(1 for event in prof.events() if event.device_type == torch.autograd.DeviceType.CUDA)
 
 
 @pytest.mark.parametrize("impl", ["eager", "fused"])
-@pytest.mark.parametrize("recipe, batch, rounds", CASES, ids=[c[0] for c in CASES])
-def test_inference(benchmark, recipe, batch, rounds, impl):
+@pytest.mark.parametrize("recipe, batch, cuda_rounds, cpu_rounds", CASES,
+                         ids=[f"{c[0]}-b{c[1]}" for c in CASES])
+def test_inference(benchmark, recipe, batch, cuda_rounds, cpu_rounds, impl):
     if impl == "fused" and not extension_state().loaded:
         pytest.skip(f"fused ops unavailable: {extension_state().reason}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu" and batch > 1 and recipe == "real_iisr_x4":
+        pytest.skip("the full-size model at batch 4 is a GPU case (minutes a round on a CPU)")
     torch.manual_seed(0)
     model = realiisr.build(recipe, device=device).eval()
     size = model.tokenizer.image_size
@@ -32,7 +48,13 @@ def test_inference(benchmark, recipe, batch, rounds, impl):
         if device == "cuda":
             torch.cuda.synchronize()
 
-    benchmark.group = f"inference|{recipe}|{size}x{size}|{device}"
+    rounds = cuda_rounds if device == "cuda" else cpu_rounds
+    warmup = WARMUP_ROUNDS if device == "cuda" or recipe != "real_iisr_x4" else 1
+    benchmark.group = f"inference|{recipe}|b{batch}|{size}x{size}|{device}"
     benchmark.extra_info.update({"impl": impl, "batch": batch, "params": model.num_parameters(),
+                                 "warmup_rounds": warmup,
                                  "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu"})
-    benchmark.pedantic(run, rounds=rounds, warmup_rounds=1 if rounds > 1 else 0, iterations=1)
+    benchmark.pedantic(run, rounds=rounds, warmup_rounds=warmup, iterations=1)
+    benchmark.extra_info["images_per_s"] = batch / benchmark.stats.stats.median
+    if device == "cuda":
+        benchmark.extra_info["kernel_launches"] = _kernel_launches(run)

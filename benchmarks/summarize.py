@@ -28,7 +28,9 @@ def summarize(paths: list[str]) -> list[str]:
         for bench in sorted(rows, key=_impl):
             median = bench["stats"]["median"]
             ratio = f"  eager/this {eager[0] / median:5.2f}x" if eager else ""
-            lines.append(f"    {_impl(bench):<28} median {median * 1e3:10.3f} ms{ratio}")
+            extra = bench.get("extra_info", {})
+            more = "".join(f"  {key} {extra[key]:.3g}" for key in ("images_per_s", "kernel_launches") if key in extra)
+            lines.append(f"    {_impl(bench):<28} median {median * 1e3:10.3f} ms{ratio}{more}")
     return lines
 
 

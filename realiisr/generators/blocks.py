@@ -66,11 +66,33 @@ class SelfAttention(nn.Module):
             self.max_scale_mul = math.log(100.0)
         self.proj = nn.Linear(width, width)
         self.attn_drop = attn_drop
-        self.cache: Optional[tuple[Tensor, Tensor]] = None
+        self.cache: Optional[tuple[Tensor, Tensor]] = None  # keys and values so far (views of the buffers)
         self.caching = False
+        self._capacity: Optional[int] = None
+        self._kv_buffers: Optional[tuple[Tensor, Tensor]] = None
 
-    def set_caching(self, enabled: bool) -> None:
-        self.caching, self.cache = enabled, None
+    def set_caching(self, enabled: bool, capacity: Optional[int] = None) -> None:
+        """Start (or stop) a KV cache. With ``capacity`` (the whole sequence's length) keys and values are
+        written in place into buffers allocated once, instead of concatenated anew at every scale (a copy of
+        the whole cache per step, 14 % of the GPU time of a full-size sample)."""
+        self.caching, self.cache, self._capacity, self._kv_buffers = enabled, None, capacity, None
+
+    def _append(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        filled = 0 if self.cache is None else self.cache[0].shape[2]
+        if self._capacity is None:
+            if self.cache is not None:
+                k, v = torch.cat((self.cache[0], k), dim=2), torch.cat((self.cache[1], v), dim=2)
+            return k, v
+        if self._kv_buffers is None:
+            shape = (k.shape[0], k.shape[1], self._capacity, k.shape[3])
+            self._kv_buffers = (k.new_empty(shape), v.new_empty(shape))
+        end = filled + k.shape[2]
+        if end > self._capacity or self._kv_buffers[0].dtype != k.dtype or self._kv_buffers[0].shape[0] != k.shape[0]:
+            raise RuntimeError(f"KV cache: {end} tokens of {k.dtype} x{k.shape[0]} do not fit the buffer "
+                               f"({self._capacity} tokens of {self._kv_buffers[0].dtype} x{self._kv_buffers[0].shape[0]})")
+        self._kv_buffers[0][:, :, filled:end].copy_(k)
+        self._kv_buffers[1][:, :, filled:end].copy_(v)
+        return self._kv_buffers[0][:, :, :end], self._kv_buffers[1][:, :, :end]
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, level_ends: Optional[Sequence[int]]) -> Tensor:
         b, n, c = x.shape
@@ -83,9 +105,7 @@ class SelfAttention(nn.Module):
             scale = 1.0
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if self.caching:
-            if self.cache is not None:
-                k = torch.cat((self.cache[0], k), dim=2)
-                v = torch.cat((self.cache[1], v), dim=2)
+            k, v = self._append(k, v)
             self.cache = (k, v)
         if self.training and self.attn_drop > 0:
             raise NotImplementedError("attention dropout is not supported (the reference uses 0)")

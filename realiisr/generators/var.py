@@ -149,8 +149,9 @@ class VARGenerator(Generator):
         start = torch.cat([start, cond.unsqueeze(1)], dim=1)
         lvl = self.lvl_embed(self.levels)
         x = start + self.pos_start + lvl[: self.first_l]
+        total = self.first_l + sum(pn * pn for pn in self.patch_nums[1:])
         for block in self.blocks:
-            block.attn.set_caching(True)
+            block.attn.set_caching(True, capacity=total)
         indices, row, last = [], 0, len(self.patch_nums) - 1
         try:
             for si, pn in enumerate(self.patch_nums):

@@ -40,7 +40,7 @@ def scale_attention(
     if level_ends is None:  # one level: the op would be this same SDPA call plus ~50 us of dispatch (H200, bf16)
         return scale_attention_reference(q, k, v, None, scale)
     with_grad = grad_will_flow(q, k, v)
-    backend, _ = choose_backend("scale_attention", q.device, with_grad)
+    backend, _ = choose_backend("scale_attention", q.device, with_grad, tokens=q.shape[-2])
     if backend == "fused" and q.dtype == k.dtype == v.dtype and q.shape[-2] <= k.shape[-2]:
         ends = [int(e) for e in level_ends]
         softmax_scale = q.shape[-1] ** -0.5 if scale is None else float(scale)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from realiisr.ops._dispatch import choose_backend
+from realiisr.ops._dispatch import choose_backend, grad_will_flow
 from realiisr.ops.reference import reduce_toc_map, toc_loss_map_reference
 
 __all__ = ["toc_loss"]
@@ -47,7 +47,7 @@ def toc_loss(
             ``"sum"`` or ``"none"`` (the per-patch map ``[B, 1, H // p, W // p]``).
     """
     _check(sr, hr, patch_size, reduction)
-    backend, _ = choose_backend("toc_loss", sr.device)
+    backend, _ = choose_backend("toc_loss", sr.device, with_grad=grad_will_flow(sr))
     if backend == "fused":
         loss_map = torch.ops.realiisr.toc_loss_forward(sr, hr.detach(), patch_size, float(threshold))[0]
     else:

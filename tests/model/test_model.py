@@ -264,3 +264,41 @@ def test_zero_initialised_detail_decoder_starts_as_the_lr():
     model = realiisr.build("real_iisr_x4_tiny_detail").eval()
     lr, _ = _images(1)
     assert torch.equal(model.sample(lr), (lr + 1) / 2)
+
+
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16])
+def test_preallocated_kv_cache_equals_concatenation(tiny, monkeypatch, dtype):
+    """Keys and values written in place into buffers sized once give the very numbers of a cache grown by
+    concatenation (CFG doubles the batch; bf16 autocast makes bf16 keys)."""
+    from realiisr.generators.blocks import SelfAttention
+
+    lr, _ = _images(batch=2)
+    model = tiny.eval()
+
+    def sample():
+        logits = []
+        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            out = model.sample(lr, cfg=1.5, top_k=4, top_p=0.9, generator=torch.Generator().manual_seed(1),
+                               return_details=True)
+        return out["indices"], out["logits"]
+
+    buffered = sample()
+    original = SelfAttention.set_caching
+    monkeypatch.setattr(SelfAttention, "set_caching", lambda self, on, capacity=None: original(self, on, None))
+    concatenated = sample()
+    for a, b in zip(buffered[0], concatenated[0], strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(buffered[1], concatenated[1], strict=True):
+        assert torch.equal(a, b)
+
+
+def test_kv_cache_overflow_is_a_named_error(tiny):
+    attn = tiny.generator.blocks[0].attn
+    attn.set_caching(True, capacity=3)
+    try:
+        k = torch.zeros(1, attn.num_heads, 2, attn.head_dim)
+        attn.cache = attn._append(k, k)
+        with pytest.raises(RuntimeError, match="KV cache: 4 tokens .* do not fit the buffer"):
+            attn._append(k, k)
+    finally:
+        attn.set_caching(False)
