@@ -1,7 +1,8 @@
 """Multi-scale attention: the package's eager reference (SDPA with a boolean block mask), the reference
 implementation's dense additive mask, and the fused level-by-level op, at the full model's training
 sequence (2049 context + 2239 tokens, 24 heads × 64, B=1; forward and forward+backward), one KV-cache step of
-the last scale (1024 queries against 4288 keys, no mask) and the tiny recipe's training shape."""
+the last scale (1024 queries against 4288 keys, no mask) and the tiny recipe's training shape; on CUDA also
+FlexAttention with the level BlockMask (``realiisr.ops.flex_attention``, the candidate training path)."""
 from __future__ import annotations
 
 import pytest
@@ -44,10 +45,12 @@ def _additive_mask(ends: list[int], device: str) -> torch.Tensor:
 @pytest.mark.parametrize("shape", list(SHAPES))
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("impl", ["eager", "eager_additive_mask", "fused"])
+@pytest.mark.parametrize("impl", ["eager", "eager_additive_mask", "fused", "flex"])
 def test_scale_attention(benchmark, impl, device, dtype, shape, mode):
     if impl == "fused" and not extension_state().loaded:
         pytest.skip(f"fused ops unavailable: {extension_state().reason}")
+    if impl == "flex" and device != "cuda":
+        pytest.skip("FlexAttention (compiled, with a backward) is the CUDA training path")
     if device == "cpu" and dtype != "float32":
         pytest.skip("bfloat16 is the GPU case (the model runs under bf16 autocast there)")
     batch, heads, dim, ends, queries = SHAPES[shape]
@@ -65,6 +68,10 @@ def test_scale_attention(benchmark, impl, device, dtype, shape, mode):
     def run():
         if impl == "eager_additive_mask":
             return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        if impl == "flex" and level_ends is not None:
+            from realiisr.ops.flex_attention import flex_scale_attention
+
+            return flex_scale_attention(q, k, v, level_ends)
         with use_backend("fused" if impl == "fused" else "eager"):
             return scale_attention(q, k, v, level_ends)
 

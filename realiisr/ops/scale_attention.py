@@ -6,6 +6,7 @@ reference is PyTorch's SDPA with the boolean mask (fallback, test oracle and ben
 """
 from __future__ import annotations
 
+import os
 from typing import Optional, Sequence
 
 import torch
@@ -40,6 +41,10 @@ def scale_attention(
     if level_ends is None:  # one level: the op would be this same SDPA call plus ~50 us of dispatch (H200, bf16)
         return scale_attention_reference(q, k, v, None, scale)
     with_grad = grad_will_flow(q, k, v)
+    if q.device.type == "cuda" and with_grad and os.environ.get("REALIISR_ATTENTION", "").lower() == "flex":
+        from realiisr.ops.flex_attention import flex_scale_attention
+
+        return flex_scale_attention(q, k, v, level_ends, scale)
     backend, _ = choose_backend("scale_attention", q.device, with_grad, tokens=q.shape[-2])
     if backend == "fused" and q.dtype == k.dtype == v.dtype and q.shape[-2] <= k.shape[-2]:
         ends = [int(e) for e in level_ends]

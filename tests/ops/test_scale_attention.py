@@ -167,3 +167,37 @@ def test_status_shows_the_training_choice_for_cuda_attention(monkeypatch):
     line = realiisr.ops.status()["scale_attention"]["cuda"]
     assert line.startswith("fused") and "with gradients: eager" in line
     assert "with gradients" not in realiisr.ops.status()["scale_attention"]["cpu"]
+
+
+@pytest.mark.parametrize("level_ends, q_len", [([1, 5, 14, 30], 30), ([3, 7, 16, 32, 57], 57), ([4, 8, 20], 12)])
+def test_flex_attention_block_mask_matches_the_level_rule(level_ends, q_len):
+    """The FlexAttention path (CUDA training, REALIISR_ATTENTION=flex) against the masked SDPA reference:
+    forward on the CPU (PyTorch has no CPU backward for FlexAttention; the CUDA backward runs on a GPU only),
+    queries as the last positions, the BlockMask built once per layout."""
+    from realiisr.ops.flex_attention import flex_scale_attention, level_block_mask
+    from realiisr.ops.reference import scale_attention_reference
+
+    gen = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 3, q_len, 16, generator=gen, dtype=torch.float64)
+    k, v = (torch.randn(2, 3, level_ends[-1], 16, generator=gen, dtype=torch.float64) for _ in range(2))
+    for scale in (None, 1.0):
+        out = flex_scale_attention(q, k, v, level_ends, scale)
+        torch.testing.assert_close(out, scale_attention_reference(q, k, v, level_ends, scale), atol=1e-10, rtol=1e-10)
+    assert level_block_mask(tuple(level_ends), q_len, "cpu") is level_block_mask(tuple(level_ends), q_len, "cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (FlexAttention's backward)")
+def test_flex_attention_gradients_on_cuda(monkeypatch):
+    from realiisr.ops import scale_attention
+    from realiisr.ops.reference import scale_attention_reference
+
+    monkeypatch.setenv("REALIISR_ATTENTION", "flex")
+    ends = [1, 5, 14, 30, 66, 130]
+    q, k, v = (torch.randn(2, 4, 130, 64, device="cuda", requires_grad=True) for _ in range(3))
+    out = scale_attention(q, k, v, ends, 1.0)
+    ref = scale_attention_reference(q, k, v, ends, 1.0)
+    torch.testing.assert_close(out, ref, atol=2e-5, rtol=2e-5)
+    grads = torch.autograd.grad(out.square().sum(), (q, k, v))
+    ref_grads = torch.autograd.grad(ref.square().sum(), (q, k, v))
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
