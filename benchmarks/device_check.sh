@@ -2,7 +2,7 @@
 # The GPU checks in one call (for a lent CUDA machine whose python3 already holds torch, pytest and
 # pytest-benchmark): build the extension for the visible GPU, run the CUDA tests, then the CUDA benchmarks.
 # Every step runs even if an earlier one failed; logs and JSON go to $OUT (default ./device-out).
-#   bash benchmarks/device_check.sh [build|tests|errors|overheads|ops|memcheck|model|all]...   (default: all)
+#   bash benchmarks/device_check.sh [build|tests|errors|overheads|ops|memcheck|model|train|all]...   (default: all)
 # REALIISR_REUSE_BUILD=1 keeps a realiisr/_C*.so already built there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +58,13 @@ fi
 if want model; then
   run bench_model 150 $PY -m pytest "${bench[@]}" -k "cuda or inference" --benchmark-json="$OUT/bench_model.json" \
     benchmarks/bench_upscale.py benchmarks/bench_model.py
+fi
+if want train; then  # the 1.1 B training step: bf16, batch 4, with/without activation checkpointing, flex attention
+  for extra in "" "--checkpointing" "--attention flex" "--checkpointing --attention flex"; do
+    run "train_step${extra// /_}" 150 $PY benchmarks/train_step.py --recipe real_iisr_x4 --batch 4 $extra
+  done
+  run train_max_batch 150 $PY benchmarks/train_step.py --recipe real_iisr_x4 --batch 4 --checkpointing --find-max-batch
+  cat "$OUT"/train_*.log | grep '^{' || true
 fi
 jsons=("$OUT"/bench_*.json)
 [[ -e ${jsons[0]} ]] && $PY benchmarks/summarize.py "${jsons[@]}"

@@ -10,6 +10,7 @@ from typing import Callable, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from realiisr.core.interfaces import Generator
 from realiisr.core.registries import GENERATORS
@@ -31,6 +32,8 @@ class VARGenerator(Generator):
         num_classes: class embeddings; the last class is the negative one used by classifier-free guidance.
         attn_l2_norm: L2-normalised q/k with a learnt per-head scale (softmax scale 1).
         rope_grid, rope_theta: the scale-aligned RoPE grid (the reference hard-codes 32) and base.
+        activation_checkpointing: in training, recompute each block's activations in the backward instead of
+            keeping them (less memory for the 1.1 B model, about a third more compute; same gradients).
     """
 
     def __init__(
@@ -50,8 +53,10 @@ class VARGenerator(Generator):
         rope_grid: int = 32,
         rope_theta: float = 10000.0,
         norm_eps: float = 1e-6,
+        activation_checkpointing: bool = False,
     ) -> None:
         super().__init__()
+        self.activation_checkpointing = bool(activation_checkpointing)
         if width % num_heads:
             raise ValueError(f"var: width {width} is not divisible by num_heads {num_heads}")
         self.patch_nums = tuple(int(p) for p in patch_nums)
@@ -92,8 +97,12 @@ class VARGenerator(Generator):
     def _run(self, x: Tensor, cond: Tensor, rows: slice, level_ends: Optional[Sequence[int]],
              last_only: bool = False) -> Tensor:
         cos, sin = self.rope_cos[rows], self.rope_sin[rows]
+        recompute = self.activation_checkpointing and self.training and torch.is_grad_enabled()
         for block in self.blocks:
-            x = block(x, cond, cos, sin, level_ends)
+            if recompute:
+                x = checkpoint(block, x, cond, cos, sin, level_ends, use_reentrant=False)
+            else:
+                x = block(x, cond, cos, sin, level_ends)
         if last_only:  # the head is per token: skip the context positions nobody samples from
             x = x[:, -1:]
         return self.head(self.head_nm(x.float(), cond).float()).float()

@@ -259,7 +259,7 @@ def train(
     if config.strategy == "fsdp":
         ctx.shard(model)
         params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = build_optimizer(model, config.lr, config.weight_decay, config.betas)
+    optimizer = build_optimizer(model, config.lr, config.weight_decay, config.betas, fused=False if ctx.sharded else None)
     warmup = int(config.warmup_fraction * config.steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, config.steps, warmup, config.flat_fraction)

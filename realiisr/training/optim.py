@@ -1,7 +1,7 @@
 """AdamW with the reference's no-decay groups and its warm-up / flat / linear-decay schedule."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Optional
 
 import torch
 from torch import nn
@@ -25,8 +25,15 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def build_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.05, betas: Iterable[float] = (0.9, 0.95)):
-    return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=tuple(betas))
+def build_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.05, betas: Iterable[float] = (0.9, 0.95),
+                    fused: Optional[bool] = None):
+    """AdamW over :func:`param_groups`; ``fused=None`` uses the fused CUDA kernel when every trained parameter
+    is on a CUDA device (one launch per step instead of a loop over the tensors)."""
+    groups = param_groups(model, weight_decay)
+    if fused is None:
+        params = [p for g in groups for p in g["params"]]
+        fused = bool(params) and all(p.is_cuda for p in params)
+    return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), fused=fused or None)
 
 
 def lr_factor(step: int, total: int, warmup: int, flat_fraction: float = 0.3, start: float = 0.005,

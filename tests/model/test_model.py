@@ -302,3 +302,28 @@ def test_kv_cache_overflow_is_a_named_error(tiny):
             attn._append(k, k)
     finally:
         attn.set_caching(False)
+
+
+def test_activation_checkpointing_gives_the_same_gradients():
+    """``generator.activation_checkpointing`` recomputes each block in the backward: same loss, same gradients."""
+    lr, hr = _images(batch=2)
+    grads = []
+    for recompute in (False, True):
+        torch.manual_seed(0)
+        model = realiisr.build("real_iisr_x4_tiny", **{"generator.activation_checkpointing": recompute}).train()
+        loss = model.training_losses(lr, hr)["total"]
+        loss.backward()
+        grads.append((float(loss), {n: p.grad.clone() for n, p in model.generator.named_parameters() if p.grad is not None}))
+    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-6)
+    assert grads[0][1].keys() == grads[1][1].keys()
+    for name, grad in grads[0][1].items():
+        torch.testing.assert_close(grads[1][1][name], grad, atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_fused_adamw_only_for_cuda_parameters():
+    from realiisr.training.optim import build_optimizer
+
+    model = torch.nn.Linear(3, 3)
+    assert not build_optimizer(model, 1e-3).defaults.get("fused")
+    if torch.cuda.is_available():
+        assert build_optimizer(model.cuda(), 1e-3).defaults["fused"]
