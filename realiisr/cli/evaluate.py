@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--hr", type=Path, help="folder of ground-truth frames")
     parser.add_argument("--lr", type=Path, help="folder of LR frames (default: LR/ beside --hr)")
     parser.add_argument("--data", type=Path, help="folder with HR/ and LR/: run the model first")
-    parser.add_argument("--recipe", default="real_iisr_x4_tiny")
+    parser.add_argument("--recipe", default=None, help="with --data (default: the recipe that ships trained weights)")
     parser.add_argument("--weights", type=Path)
     parser.add_argument("--out", type=Path, default=Path("evaluation"))
     parser.add_argument("--figures", type=Path, help="write comparison figures here")
@@ -51,6 +51,11 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.data is not None:
         hr_dir, lr_dir, sr_dir = args.data / "HR", args.data / "LR", None
+        if args.recipe is None:
+            shipped = realiisr.list_recipes(pretrained=True)
+            if not shipped:
+                raise ValueError("no recipe ships trained weights; pass --recipe NAME --weights PATH")
+            args.recipe = shipped[0]
         recipe = realiisr.get_recipe(args.recipe)
         if args.weights is None and (recipe.weights is None or not recipe.weights.has_weights):
             raise ValueError(f"recipe {args.recipe!r} ships no trained weights; pass --weights PATH")

@@ -155,5 +155,6 @@ def test_a_corrupt_weights_file_gets_a_named_error(tiny_recipe, tmp_path, conten
     from PIL import Image
 
     Image.new("L", (16, 16), 100).save(frame)
-    assert main(["upscale", str(frame), "-o", str(tmp_path / "out"), "--weights", str(path)]) == 2
+    assert main(["upscale", str(frame), "-o", str(tmp_path / "out"), "--recipe", "real_iisr_x4_tiny",
+                 "--weights", str(path)]) == 2
     assert "is not a readable safetensors file" in capsys.readouterr().err

@@ -65,7 +65,8 @@ def test_cli_keeps_bit_depth_and_reports_bad_files(tiny, tmp_path):
     Image.fromarray((np.random.default_rng(0).random((20, 20)) * 255).astype(np.uint8)).save(inputs / "grey.png")
     (inputs / "broken.png").write_bytes(b"not an image")
     out = tmp_path / "out"
-    code = main(["upscale", str(inputs), "-o", str(out), "--weights", str(weights), "--batch-size", "4"])
+    code = main(["upscale", str(inputs), "-o", str(out), "--recipe", "real_iisr_x4_tiny", "--weights", str(weights),
+                 "--batch-size", "4"])
     assert code == 1  # one file failed, the others were written
     sixteen_out = np.asarray(Image.open(out / "radiometric.tif"))
     assert sixteen_out.dtype == np.uint16 and sixteen_out.shape == (96, 128)
@@ -165,7 +166,7 @@ def test_cli_and_api_give_the_same_frame(tiny, tmp_path, kind):
     suffix = ".tif"
     (tmp_path / "in").mkdir()
     Image.fromarray(frame).save(tmp_path / "in" / f"frame{suffix}")
-    assert main(["upscale", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--weights", str(weights),
+    assert main(["upscale", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--recipe", "real_iisr_x4_tiny", "--weights", str(weights),
                  "--batch-size", "4", "--overlap", "2"]) == 0
     from_cli = np.asarray(Image.open(tmp_path / "out" / f"frame{suffix}"))
     from_api = tiny.upscale(frame, overlap=2, batch_size=4)
