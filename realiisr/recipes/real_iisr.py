@@ -114,7 +114,11 @@ REAL_IISR_X4_TINY = REAL_IISR_X4.replace(
 # it learnt to ignore its latent — decoding the real tokens and an all-zero latent gave the same 30.82 dB after
 # 300 steps, and held-out crops fell below bicubic (30.54-30.61 vs 30.99 dB at 400-500 steps) — while without it
 # the tokens carry the detail: 31.99 dB with them vs 30.81 dB with a zero latent after 600 steps, bicubic 30.99
-# (registered real pairs, held-out crops of 000191_1 and 001135_1; commands in the project notes).
+# (registered real pairs, held-out crops of 000191_1 and 001135_1; commands in the project notes). That
+# collapse came from two real training pairs: trained on ~1,300 real frames degraded by the flir_iisr preset,
+# the LR-conditioned decoder does use its tokens (aligned PSNR on the four sample pairs' crops after 1,500
+# steps: 36.3 dB with the tokens, 32.8 dB with a zero latent, bicubic 32.7), so scripts/train_on_device.sh
+# trains with tokenizer.lr_condition=unshuffle.
 PATCH_NUMS_128_X8 = [1, 2, 3, 4, 6, 8, 11, 16]
 REAL_IISR_X4_TINY_DETAIL = REAL_IISR_X4_TINY.replace(
     name="real_iisr_x4_tiny_detail",
