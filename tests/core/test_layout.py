@@ -6,6 +6,8 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 import realiisr
 
 PACKAGE = Path(realiisr.__file__).parent
@@ -76,7 +78,10 @@ def test_cli_modules_do_not_import_each_other():
 
 
 def test_readme_architecture_table_names_every_package():
-    readme = (PACKAGE.parent / "README.md").read_text()
+    path = PACKAGE.parent / "README.md"
+    if not path.is_file():
+        pytest.skip("README.md is not beside the package (an installed wheel, as in the pure-Python check)")
+    readme = path.read_text()
     packages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())
     named = set(re.findall(r"`realiisr/(\w+)`", readme))
     assert set(packages) <= named, f"README architecture table misses {sorted(set(packages) - named)}"
