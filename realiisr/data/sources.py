@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 from realiisr.data.datasets import ConcatThermalDataset, DataError, DegradedThermalDataset, PairedThermalDataset
 from realiisr.data.io import IMAGE_SUFFIXES

@@ -69,7 +69,6 @@ def test_core_holds_infrastructure_only():
 
 
 def test_cli_modules_do_not_import_each_other():
-    modules = _modules()
     for path in (PACKAGE / "cli").glob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):

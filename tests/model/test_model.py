@@ -276,7 +276,6 @@ def test_preallocated_kv_cache_equals_concatenation(tiny, monkeypatch, dtype):
     model = tiny.eval()
 
     def sample():
-        logits = []
         with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
             out = model.sample(lr, cfg=1.5, top_k=4, top_p=0.9, generator=torch.Generator().manual_seed(1),
                                return_details=True)
