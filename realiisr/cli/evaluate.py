@@ -56,7 +56,9 @@ def _run(args: argparse.Namespace) -> int:
             if not shipped:
                 raise ValueError("no recipe ships trained weights; pass --recipe NAME --weights PATH")
             args.recipe = shipped[0]
-        recipe = realiisr.get_recipe(args.recipe)
+        from realiisr.core.recipes import resolve_recipe
+
+        recipe = resolve_recipe(args.recipe)
         if args.weights is None and (recipe.weights is None or not recipe.weights.has_weights):
             raise ValueError(f"recipe {args.recipe!r} ships no trained weights; pass --weights PATH")
         model = realiisr.build(recipe, pretrained=args.weights is None, weights=args.weights).eval()

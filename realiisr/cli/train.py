@@ -80,6 +80,7 @@ def _run(args: argparse.Namespace, stage: str) -> int:
     if val_data is None:
         val_data = train_data
     args.out.mkdir(parents=True, exist_ok=True)
+    model.recipe.to_yaml(args.out / "recipe.yaml")  # what `realiisr upscale --recipe` loads the weights with
     (args.out / "run.yaml").write_text(yaml.safe_dump({
         "command": stage, "recipe": model.recipe.to_dict(), "train": config.to_dict(),
         "data": args.data, "holdout": holdout, "degradation": args.degradation, "contrast": args.contrast, "init": str(args.init) if args.init else None,

@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     parser.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     parser.add_argument("--recipe", default=None,
-                        help="recipe name (default: the recipe that ships trained weights)")
+                        help="recipe name or YAML, e.g. a run's recipe.yaml (default: the recipe that ships weights)")
     parser.add_argument("--weights", type=Path, help="safetensors weights (default: the recipe's shipped weights)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
@@ -72,7 +72,9 @@ def _run(args: argparse.Namespace) -> int:
             print("realiisr upscale: no recipe ships trained weights; pass --recipe NAME --weights PATH", file=sys.stderr)
             return 2
         args.recipe = shipped[0]
-    recipe = realiisr.get_recipe(args.recipe)
+    from realiisr.core.recipes import resolve_recipe
+
+    recipe = resolve_recipe(args.recipe)
     if pretrained and (recipe.weights is None or not recipe.weights.has_weights):
         print(f"realiisr upscale: recipe {args.recipe!r} ships no trained weights; pass --weights PATH", file=sys.stderr)
         return 2

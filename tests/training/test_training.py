@@ -6,6 +6,7 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -145,6 +146,13 @@ def test_cli_train_tokenizer_then_generator(tmp_path, samples_dir):
         grids = sorted((tmp_path / stage / "val_images").glob("step-*.png"))
         assert len(grids) == 1 and Image.open(grids[0]).size == (3 * 64 + 4, 64)
         assert list((tmp_path / stage / "tensorboard").glob("events.out.tfevents.*"))
+    # the run's recipe.yaml loads its weights in the upscale command (recipe overrides included)
+    frame = tmp_path / "frame.png"
+    Image.fromarray((np.random.default_rng(0).random((20, 24)) * 255).astype(np.uint8)).save(frame)
+    gen_weights = latest_checkpoint(tmp_path / "gen") / "model.safetensors"
+    assert main(["upscale", str(frame), "-o", str(tmp_path / "up"), "--recipe", str(tmp_path / "gen" / "recipe.yaml"),
+                 "--weights", str(gen_weights)]) == 0
+    assert Image.open(tmp_path / "up" / "frame.png").size == (96, 80)
 
 
 def test_image_grid_puts_samples_in_rows_and_panels_in_columns():
