@@ -62,7 +62,8 @@ class Evaluation:
 
     rows: list[dict] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)
-    registration: dict[str, tuple[float, ...]] = field(default_factory=dict)  # image → (dy, dx) or (scale, dy, dx)
+    registration: dict[str, tuple[float, float]] = field(default_factory=dict)  # image → HR shift (dy, dx)
+    alignment: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # image → (scale, dy, dx)
 
     def means(self) -> list[dict]:
         methods = list(dict.fromkeys(r["method"] for r in self.rows))
@@ -83,13 +84,11 @@ class Evaluation:
             lines.append("| " + " | ".join(cells) + " |")
         for name, reason in self.unavailable.items():
             lines.append(f"\n{name}: not reported, {reason}")
-        similarity = {n: r for n, r in self.registration.items() if len(r) == 3}
-        shifts = {n: r for n, r in self.registration.items() if len(r) == 2}
-        if shifts:
-            text = ", ".join(f"{n} ({dy:+.2f}, {dx:+.2f})" for n, (dy, dx) in shifts.items())
+        if self.registration:
+            text = ", ".join(f"{n} ({dy:+.2f}, {dx:+.2f})" for n, (dy, dx) in self.registration.items())
             lines.append(f"\nRegistered: each HR moved onto the LR grid by (dy, dx) HR pixels: {text}")
-        if similarity:
-            text = ", ".join(f"{n} (x{s:.4f}, {dy:+.2f}, {dx:+.2f})" for n, (s, dy, dx) in similarity.items())
+        if self.alignment:
+            text = ", ".join(f"{n} (x{s:.4f}, {dy:+.2f}, {dx:+.2f})" for n, (s, dy, dx) in self.alignment.items())
             lines.append("\nAligned (*_aligned columns): each HR magnified and shifted onto the LR grid (scale, dy, dx "
                          f"HR pixels): {text}; each method's output then fitted to it by its own gain/offset")
         return "\n".join(lines)
@@ -104,7 +103,8 @@ class Evaluation:
             writer.writerows(rows)
         (out / "metrics.json").write_text(json.dumps({"rows": self.rows, "means": self.means(),
                                                       "unavailable": self.unavailable,
-                                                      "registration": self.registration}, indent=2))
+                                                      "registration": self.registration,
+                                                      "alignment": self.alignment}, indent=2))
         (out / "metrics.md").write_text(self.markdown() + "\n")
 
 
@@ -144,7 +144,7 @@ def evaluate_images(
         aligned_hr = None
         if align:
             sim = estimate_similarity(hr, anchor)
-            result.registration[name] = (sim.scale, sim.dy, sim.dx)
+            result.alignment[name] = (sim.scale, sim.dy, sim.dx)
             aligned_hr, aligned_crop = apply_similarity(hr.double(), sim), max(border, sim.border(tuple(hr.shape[-2:])))
         for method, sr in outputs.items():
             a = sr[None].double().clamp(0, 1)

@@ -95,7 +95,7 @@ def test_aligned_score_sees_through_magnification_shift_and_agc(samples_dir):
     assert rows["perfect"]["psnr_aligned"] > 45 and rows["perfect"]["ssim_aligned"] > 0.99
     assert rows["perfect"]["order_acc_aligned"] > 0.99
     assert 29.5 < rows["bicubic"]["psnr_aligned"] < 33 and rows["bicubic"]["psnr_aligned"] > rows["bicubic"]["psnr"]
-    scale, dy, dx = result.registration["x"]
+    scale, dy, dx = result.alignment["x"]
     assert scale == pytest.approx(1.015, abs=2e-3)
     assert "Aligned" in result.markdown()
 
