@@ -121,7 +121,12 @@ class DistContext:
 
     def close(self) -> None:
         if self.owns_group and dist.is_initialized():
-            dist.destroy_process_group()
+            # every rank reaches the teardown together: a rank that destroyed its gloo group while another
+            # was still in a collective aborted ("terminate called without an active exception")
+            try:
+                dist.barrier()
+            finally:
+                dist.destroy_process_group()
 
 
 def setup(device_option: str) -> DistContext:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -30,6 +31,12 @@ def _run(out, nproc, batch, extra=(), steps=3):
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
     env["OMP_NUM_THREADS"] = "1"
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    if nproc > 1 and done.returncode != 0 and "terminate called without an active exception" in done.stderr:
+        # gloo's teardown aborted one rank after the run (seen about once in ten runs on a loaded 2-core
+        # machine); the run itself is repeated once (from scratch unless it resumes), so a real failure still fails
+        if "--resume" not in extra:
+            shutil.rmtree(out, ignore_errors=True)
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return load_state_dict_file(latest_checkpoint(out) / "model.safetensors")
 
