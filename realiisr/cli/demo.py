@@ -74,7 +74,7 @@ def _split(image: str, hr: Optional[torch.Tensor], holdout: Optional[set[str]]) 
 
 def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
     from realiisr.data.io import pil_bicubic, write_frame
-    from realiisr.evaluation.evaluate import evaluate_images
+    from realiisr.evaluation.evaluate import OFFLINE_METRICS, evaluate_images, load_metrics
     from realiisr.evaluation.figures import comparison_figure
     from realiisr.inference import Upscaler
 
@@ -89,6 +89,7 @@ def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
         print(f"model: {name} with its shipped weights ({model.recipe.weights.file}); "
               f"real pairs it was not trained on: {', '.join(sorted(holdout)) or 'none'}")
     rows = []
+    loaded = load_metrics(OFFLINE_METRICS)
     for image, lr, hr in items:
         outputs = {"bicubic": pil_bicubic(lr, lr.shape[-2] * 4, lr.shape[-1] * 4, eight_bit=True).clamp(0, 1)}
         if model is not None:
@@ -99,7 +100,7 @@ def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
         scored = {}
         if hr is not None and hr.shape[-2:] == outputs["bicubic"].shape[-2:]:
             # real pairs are two captures: the aligned columns take out magnification, shift and AGC
-            evaluation = evaluate_images([(image, outputs, hr)], align=split != "generated")
+            evaluation = evaluate_images([(image, outputs, hr)], align=split != "generated", loaded=loaded)
             scored = {r["method"]: r for r in evaluation.rows}
         for method, sr in outputs.items():
             row = {"image": image, "split": split, "method": method,

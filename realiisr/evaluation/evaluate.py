@@ -20,12 +20,12 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 from torch import Tensor
 
 from realiisr.data.registration import apply_shift, apply_similarity, estimate_shift, estimate_similarity, shift_border
-from realiisr.evaluation.metrics import gain_offset_fit, thermal_order_accuracy
+from realiisr.evaluation.metrics import apply_best_gain_offset, thermal_order_accuracy
 from realiisr.ops import toc_loss
 
 __all__ = ["Evaluation", "load_metrics", "evaluate_images", "OFFLINE_METRICS"]
@@ -111,20 +111,23 @@ class Evaluation:
 def evaluate_images(
     items: Sequence[tuple[str, dict[str, Tensor], Tensor]], metric_names: Sequence[str] = OFFLINE_METRICS,
     *, border: int = 0, patch_size: int = 8, threshold: float = 0.1, register: bool = False, align: bool = False,
+    loaded: Optional[tuple[dict[str, Callable], dict[str, str]]] = None,
 ) -> Evaluation:
     """``items``: (image name, {method: SR [1, H, W] in [0, 1]}, HR [1, H, W]) → an :class:`Evaluation`.
 
     ``register``: score the raw columns against the HR shifted onto the bicubic output (``"bicubic"``, else the
     first method). ``align``: add the aligned columns (similarity registration + per-method gain/offset).
+    ``loaded``: what :func:`load_metrics` returned, for callers that score image by image (pyiqa metrics are
+    built once instead of per call); ``metric_names`` is then ignored.
     """
-    metrics, unavailable = load_metrics(metric_names)
+    metrics, unavailable = loaded if loaded is not None else load_metrics(metric_names)
     result = Evaluation(unavailable=unavailable)
 
     def scores(a: Tensor, b: Tensor, crop: int, suffix: str = "") -> dict:
         if crop:
             a, b = a[..., crop:-crop, crop:-crop], b[..., crop:-crop, crop:-crop]
         if suffix:
-            a = gain_offset_fit(a, b).clamp(0, 1)
+            a = apply_best_gain_offset(a, b).clamp(0, 1)
         row = {f"{metric}{suffix}": float(fn(a.float(), b.float())) for metric, fn in metrics.items()}
         row[f"order_acc{suffix}"] = float(thermal_order_accuracy(a, b, patch_size, threshold))
         if not suffix:

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from realiisr.ops.reference import neighbour_differences
 
-__all__ = ["grey", "psnr", "gain_offset_fit", "aligned_psnr", "thermal_order_accuracy"]
+__all__ = ["grey", "psnr", "apply_best_gain_offset", "aligned_psnr", "thermal_order_accuracy"]
 
 
 def grey(img: Tensor) -> Tensor:
@@ -28,7 +28,7 @@ def psnr(sr: Tensor, hr: Tensor, border: int = 0) -> Tensor:
     return 10 * torch.log10(1 / mse)
 
 
-def gain_offset_fit(sr: Tensor, hr: Tensor) -> Tensor:
+def apply_best_gain_offset(sr: Tensor, hr: Tensor) -> Tensor:
     """``sr``'s grey channel mapped onto ``hr``'s by each image's least-squares gain and offset (float64).
 
     Real pairs differ by the camera's AGC between the two captures; the aligned score takes that out for every
@@ -42,8 +42,8 @@ def gain_offset_fit(sr: Tensor, hr: Tensor) -> Tensor:
 
 
 def aligned_psnr(sr: Tensor, hr: Tensor, border: int = 0) -> Tensor:
-    """Per-image PSNR after :func:`gain_offset_fit` (the HR must already be registered onto the LR grid)."""
-    return psnr(gain_offset_fit(sr, hr).clamp(0, 1), hr, border)
+    """Per-image PSNR after :func:`apply_best_gain_offset` (the HR must already be registered onto the LR grid)."""
+    return psnr(apply_best_gain_offset(sr, hr).clamp(0, 1), hr, border)
 
 
 def thermal_order_accuracy(sr: Tensor, hr: Tensor, patch_size: int = 8, threshold: float = 0.1) -> Tensor:

@@ -149,6 +149,14 @@ class MultiScaleVQVAE(Tokenizer):
     def phi(self, scale: int, h: Tensor) -> Tensor:
         return self.phis[self._phi_index[scale]](h)
 
+    def decoder_modules(self) -> list[nn.Module]:
+        """The modules between a latent and the image (the LR projection included); the encoder, the
+        quantiser's residual convs and the codebook, which fix what the tokens mean, are not among them."""
+        mods: list[nn.Module] = [self.post_quant_conv, self.decoder]
+        if self.lr_condition == "unshuffle":
+            mods.append(self.lr_proj)
+        return mods
+
     # ------------------------------------------------------------------ image → tokens
     def encode(self, img: Tensor) -> Tensor:
         """``[B, 3, H, W]`` in [-1, 1] → latent ``[B, Cvae, H/16, W/16]``."""

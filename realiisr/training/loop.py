@@ -58,6 +58,7 @@ class TrainConfig:
     adversarial_weight: float = 0.0  # tokenizer stage: PatchGAN hinge term on the reconstruction
     adversarial_start: int = 0  # the step from which the discriminator trains and its term applies
     perceptual_weight: float = 0.0  # tokenizer stage: LPIPS through pyiqa (its weights must exist locally)
+    train_decoder: bool = False  # generator stage: the pixel losses of the predicted tokens also tune the decoder
     strategy: str = "ddp"  # with torchrun: "ddp", or "fsdp" (FSDP2 fully_shard; generator stage) for big models
     val_images: int = 4  # validation samples drawn into val_images/step-N.png (and TensorBoard)
     tensorboard: bool = True  # TensorBoard events beside the CSV files when tensorboard is installed
@@ -101,7 +102,7 @@ def collate_samples(items: Sequence[dict]) -> dict[str, Any]:
     }
 
 
-def _prepare_stage(model: RealIISR, stage: str) -> list[torch.nn.Parameter]:
+def _prepare_stage(model: RealIISR, stage: str, train_decoder: bool = False) -> list[torch.nn.Parameter]:
     if stage == "tokenizer":
         model.requires_grad_(False)
         model.tokenizer.requires_grad_(True)
@@ -110,6 +111,16 @@ def _prepare_stage(model: RealIISR, stage: str) -> list[torch.nn.Parameter]:
     if stage == "generator":
         model.tokenizer.requires_grad_(False)
         model.codebook.embedding.requires_grad_(False)
+        if train_decoder:
+            # the tokens keep their meaning (encoder and codes stay frozen); only how they are drawn adapts
+            # to what the generator predicts, which is what the posterior-mean decode shows
+            if not model.losses:
+                raise ValueError("train_decoder needs pixel losses in the recipe: nothing else reaches the decoder")
+            decoder_modules = getattr(model.tokenizer, "decoder_modules", None)
+            if decoder_modules is None:
+                raise ValueError(f"train_decoder: tokenizer {type(model.tokenizer).__name__} has no decoder_modules()")
+            for module in decoder_modules():
+                module.requires_grad_(True)
         return [p for p in model.parameters() if p.requires_grad]
     raise ValueError(f"stage must be 'tokenizer' or 'generator', got {stage!r}")
 
@@ -253,7 +264,9 @@ def train(
         raise ValueError("adversarial_weight and perceptual_weight are tokenizer-stage terms")
     if config.strategy == "fsdp" and config.stage != "generator":
         raise ValueError("strategy='fsdp' shards the generator stage; train the tokenizer with 'ddp'")
-    params = _prepare_stage(model, config.stage)
+    if config.train_decoder and config.stage != "generator":
+        raise ValueError("train_decoder is a generator-stage option (the tokenizer stage trains the decoder anyway)")
+    params = _prepare_stage(model, config.stage, config.train_decoder)
     folder = latest_checkpoint(out_dir) if resume else None
     state = load_checkpoint(folder, model) if folder is not None else None  # full weights, before sharding
     if config.strategy == "fsdp":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import os
 from pathlib import Path
@@ -210,3 +211,31 @@ def test_training_under_bf16_autocast(tmp_path):
         metrics = train(model, frames(), config, out, val_data=frames(), progress=False)
         assert all(math.isfinite(float(r["total"])) for r in _rows(out / "train.csv"))
         assert math.isfinite(metrics["val_psnr"]) and "val_psnr_aligned" in metrics
+
+
+def test_train_decoder_tunes_the_decoder_only_and_keeps_the_tokens(tmp_path):
+    """``train_decoder``: the pixel losses of the predicted tokens reach the decoder side (post-quant conv,
+    decoder, LR projection); the encoder, the residual convs and the code vectors, which define the tokens the
+    generator learns to predict, stay as they were."""
+    overrides = {**MICRO, "tokenizer.patch_nums": [1, 2, 4, 8], "generator.patch_nums": [1, 2, 4, 8],
+                 "generator.context_maps": [8, 8], "tokenizer.lr_condition": "unshuffle"}
+    torch.manual_seed(0)
+    model = realiisr.build("real_iisr_x4_tiny_detail", overrides=overrides)
+    torch.nn.init.normal_(model.tokenizer.decoder.conv_out.weight, std=1e-3)  # zero-initialised: no grads past it
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    config = TrainConfig(stage="generator", steps=2, batch_size=2, lr=1e-3, warmup_fraction=0.0, log_every=2,
+                         val_every=100, save_every=100, tensorboard=False, train_decoder=True)
+    train(model, frames(), config, tmp_path, progress=False)
+    changed = {k for k, v in model.state_dict().items() if v.dtype.is_floating_point and not torch.equal(v, before[k])}
+    for prefix in ("tokenizer.decoder.", "tokenizer.post_quant_conv.", "tokenizer.lr_proj.", "generator."):
+        assert any(k.startswith(prefix) for k in changed), prefix
+    frozen = ("tokenizer.encoder.", "tokenizer.quant_conv.", "tokenizer.phis.", "codebook.embedding.")
+    assert not [k for k in changed if k.startswith(frozen)]
+    assert not any(p.requires_grad for p in model.tokenizer.parameters())  # the recipe's freezing is back
+
+    plain = realiisr.build("real_iisr_x4_tiny_detail", overrides=overrides)
+    kept = {k: v.clone() for k, v in plain.tokenizer.state_dict().items()}
+    train(plain, frames(), dataclasses.replace(config, train_decoder=False), tmp_path / "plain", progress=False)
+    assert all(torch.equal(v, kept[k]) for k, v in plain.tokenizer.state_dict().items())
+    with pytest.raises(ValueError, match="train_decoder is a generator-stage option"):
+        train(micro_model(), frames(), dataclasses.replace(config, stage="tokenizer"), tmp_path / "t", progress=False)
