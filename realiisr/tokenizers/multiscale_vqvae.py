@@ -84,6 +84,10 @@ class MultiScaleVQVAE(Tokenizer):
             decoder the LR image (at the output size, pixel-unshuffled to the latent grid and projected by a
             3×3 conv onto the latent), so the tokens need carry only what the LR does not show — the decoder
             conditioning of LR-guided VQ super-resolution (cf. StableSR's feature wrapping, CodeFormer's CFT).
+            ``"pyramid"`` does that and also adds the LR, unshuffled to each finer decoder level and projected by
+            a zero-initialised 3×3 conv, to the features entering that level: the decoder sees the LR at full
+            resolution, where deblurring happens, and a ``"unshuffle"`` checkpoint loads into it unchanged in
+            function (the new convs start at zero).
         zero_init_output: start the decoder's output convolution at zero, so a tokenizer that decodes a
             residual (the model's ``output_base="lr"``) starts as the identity on the LR instead of adding noise.
     """
@@ -127,11 +131,19 @@ class MultiScaleVQVAE(Tokenizer):
             Phi(z_channels, quant_resi) if abs(quant_resi) > 1e-6 else nn.Identity() for _ in range(num_phis)
         )
         self._phi_index = phi_index_per_scale(len(self.patch_nums), num_phis)
-        if lr_condition not in ("none", "unshuffle"):
-            raise ValueError(f"multiscale_vqvae: lr_condition must be 'none' or 'unshuffle', got {lr_condition!r}")
+        if lr_condition not in ("none", "unshuffle", "pyramid"):
+            raise ValueError(f"multiscale_vqvae: lr_condition must be 'none', 'unshuffle' or 'pyramid', got {lr_condition!r}")
         self.lr_condition = lr_condition
-        if lr_condition == "unshuffle":
+        if lr_condition in ("unshuffle", "pyramid"):
             self.lr_proj = nn.Conv2d(in_channels * self.downsample**2, z_channels, 3, padding=1)
+        if lr_condition == "pyramid":
+            # every level but the coarsest, which the latent projection already feeds
+            widths = self.decoder.stage_in_channels()[:-1]
+            self.lr_skips = nn.ModuleList(nn.Conv2d(in_channels * 4**level, width, 3, padding=1)
+                                          for level, width in enumerate(widths))
+            for conv in self.lr_skips:
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
         if zero_init_output:
             nn.init.zeros_(self.decoder.conv_out.weight)
             nn.init.zeros_(self.decoder.conv_out.bias)
@@ -153,8 +165,10 @@ class MultiScaleVQVAE(Tokenizer):
         """The modules between a latent and the image (the LR projection included); the encoder, the
         quantiser's residual convs and the codebook, which fix what the tokens mean, are not among them."""
         mods: list[nn.Module] = [self.post_quant_conv, self.decoder]
-        if self.lr_condition == "unshuffle":
+        if self.lr_condition != "none":
             mods.append(self.lr_proj)
+        if self.lr_condition == "pyramid":
+            mods.append(self.lr_skips)
         return mods
 
     # ------------------------------------------------------------------ image → tokens
@@ -255,14 +269,19 @@ class MultiScaleVQVAE(Tokenizer):
 
     def decode_fhat_unclamped(self, fhat: Tensor, lr: Optional[Tensor] = None) -> Tensor:
         h = self.post_quant_conv(fhat)
+        if self.lr_condition == "none":
+            return self.decoder(h)
+        if lr is None:
+            raise ValueError(f"multiscale_vqvae: lr_condition={self.lr_condition!r} decodes with the LR image; pass lr=")
+        if lr.shape[-2:] != (h.shape[-2] * self.downsample, h.shape[-1] * self.downsample):
+            raise ValueError(f"multiscale_vqvae: the LR image is {tuple(lr.shape[-2:])}, the output "
+                             f"{h.shape[-2] * self.downsample}x{h.shape[-1] * self.downsample}")
+        lr = lr.to(h.dtype)
+        h = h + self.lr_proj(F.pixel_unshuffle(lr, self.downsample))
         if self.lr_condition == "unshuffle":
-            if lr is None:
-                raise ValueError("multiscale_vqvae: lr_condition='unshuffle' decodes with the LR image; pass lr=")
-            if lr.shape[-2:] != (h.shape[-2] * self.downsample, h.shape[-1] * self.downsample):
-                raise ValueError(f"multiscale_vqvae: the LR image is {tuple(lr.shape[-2:])}, the output "
-                                 f"{h.shape[-2] * self.downsample}x{h.shape[-1] * self.downsample}")
-            h = h + self.lr_proj(F.pixel_unshuffle(lr.to(h.dtype), self.downsample))
-        return self.decoder(h)
+            return self.decoder(h)
+        skips = [conv(F.pixel_unshuffle(lr, 2**level) if level else lr) for level, conv in enumerate(self.lr_skips)]
+        return self.decoder(h, [*skips, None])
 
     def code_maps(self, indices: Sequence[Tensor], codebook: Codebook, h: Optional[Tensor] = None) -> list[Tensor]:
         """Per-scale code maps ``[B, C, pn, pn]``, conditioned on ``h`` when the codebook supports it."""

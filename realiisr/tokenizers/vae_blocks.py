@@ -5,7 +5,7 @@ reference checkpoints map onto them one to one.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -200,9 +200,17 @@ class Decoder(nn.Module):
         self.norm_out = _norm(block_in)
         self.conv_out = nn.Conv2d(block_in, out_channels, 3, padding=1)
 
-    def forward(self, z: Tensor) -> Tensor:
+    def stage_in_channels(self) -> list[int]:
+        """Channels entering ``up[i].run`` for each level ``i`` (finest first)."""
+        return [stage.block[0].conv1.in_channels for stage in self.up]
+
+    def forward(self, z: Tensor, skips: Optional[Sequence[Optional[Tensor]]] = None) -> Tensor:
+        """``skips[i]``, where given, is added to the features entering level ``i`` (at that level's size)."""
         h = self.mid(self.conv_in(z))
-        for stage in reversed(self.up):
+        for level in reversed(range(len(self.up))):
+            stage = self.up[level]
+            if skips is not None and skips[level] is not None:
+                h = h + skips[level].to(h.dtype)
             h = stage.run(h)
             if hasattr(stage, "upsample"):
                 h = stage.upsample(h)

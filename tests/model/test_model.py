@@ -326,3 +326,27 @@ def test_fused_adamw_only_for_cuda_parameters():
     assert not build_optimizer(model, 1e-3).defaults.get("fused")
     if torch.cuda.is_available():
         assert build_optimizer(model.cuda(), 1e-3).defaults["fused"]
+
+
+def test_pyramid_lr_condition_starts_as_unshuffle_and_reaches_every_level():
+    """``lr_condition="pyramid"`` loads an ``"unshuffle"`` state unchanged in function (its per-level LR convs
+    start at zero), and once those convs are non-zero a fine-grained LR change reaches the output directly."""
+    torch.manual_seed(0)
+    base = realiisr.build("real_iisr_x4_tiny_detail",
+                          **{"tokenizer.zero_init_output": False, "tokenizer.lr_condition": "unshuffle"}).eval()
+    pyramid = realiisr.build("real_iisr_x4_tiny_detail",
+                             **{"tokenizer.zero_init_output": False, "tokenizer.lr_condition": "pyramid"}).eval()
+    missing = pyramid.load_state_dict(base.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith("tokenizer.lr_skips.") for k in missing)
+    lr = torch.rand(1, 3, 128, 128) * 2 - 1
+    fhat = torch.randn(1, pyramid.tokenizer.z_channels, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(pyramid.tokenizer.decode_fhat_unclamped(fhat, lr), base.tokenizer.decode_fhat_unclamped(fhat, lr))
+        for conv in pyramid.tokenizer.lr_skips:
+            conv.weight.normal_(std=0.05)
+        wiggle = torch.zeros_like(lr)
+        wiggle[..., 60:68, 60:68] = 0.2 * (-1) ** torch.arange(8).view(8, 1).add(torch.arange(8)).float()
+        a = pyramid.tokenizer.decode_fhat_unclamped(fhat, lr)
+        b = pyramid.tokenizer.decode_fhat_unclamped(fhat, lr + wiggle)
+    assert (a - b).abs().max() > 1e-3
+    assert {id(m) for m in pyramid.tokenizer.decoder_modules()} >= {id(pyramid.tokenizer.lr_skips), id(pyramid.tokenizer.lr_proj)}
