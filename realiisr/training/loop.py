@@ -59,6 +59,7 @@ class TrainConfig:
     adversarial_start: int = 0  # the step from which the discriminator trains and its term applies
     perceptual_weight: float = 0.0  # tokenizer stage: LPIPS through pyiqa (its weights must exist locally)
     train_decoder: bool = False  # generator stage: the pixel losses of the predicted tokens also tune the decoder
+    stop_after: int = 0  # end the run after this step (0: at ``steps``); the schedule still spans ``steps``
     strategy: str = "ddp"  # with torchrun: "ddp", or "fsdp" (FSDP2 fully_shard; generator stage) for big models
     val_images: int = 4  # validation samples drawn into val_images/step-N.png (and TensorBoard)
     tensorboard: bool = True  # TensorBoard events beside the CSV files when tensorboard is installed
@@ -290,10 +291,11 @@ def train(
         set_rng_state(state["rng"])
         start, best = int(state["step"]), state.get("best")
         _LOG.info("resumed from %s at step %d", folder, start)
-    if start >= config.steps:
+    stop = min(config.steps, config.stop_after) if config.stop_after > 0 else config.steps
+    if start >= stop:
         return {}
     planner = PlannedBatches(len(train_data), config.batch_size * config.accumulation * ctx.world, config.seed, start,
-                             config.steps, ctx.rank, ctx.world)
+                             stop, ctx.rank, ctx.world)
     stage_step = _StageStep(model, config.stage, config)
     runner = ctx.wrap(stage_step)
     stage_step.adversary, stage_step.perceptual = optional_terms(config, device, ctx.wrap)
@@ -310,7 +312,7 @@ def train(
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=config.steps, initial=start, desc=f"train {config.stage}", dynamic_ncols=True)
+        bar = tqdm(total=stop, initial=start, desc=f"train {config.stage}", dynamic_ncols=True)
     tick = time.perf_counter()
     try:
         for step, batch in enumerate(loader, start=start):
@@ -347,14 +349,14 @@ def train(
                 bar.update(1)
                 bar.set_postfix(loss=f"{terms['total']:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
             metrics: dict[str, float] = {}
-            if done % config.log_every == 0 or done == config.steps:
+            if done % config.log_every == 0 or done == stop:
                 now = time.perf_counter()
                 rate = config.log_every / max(now - tick, 1e-9)
                 metrics = {"step": done, "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
                            "steps_per_s": rate, "samples_per_s": rate * config.batch_size * config.accumulation * ctx.world,
                            **terms}
                 tick = now
-            if val_data is not None and (done % config.val_every == 0 or done == config.steps):
+            if val_data is not None and (done % config.val_every == 0 or done == stop):
                 panels: dict[str, torch.Tensor] = {}
                 if ctx.is_main or ctx.sharded:  # a sharded model validates on every rank (collectives)
                     val_metrics = validate(model, val_data, config, device, panels)
@@ -364,7 +366,7 @@ def train(
             if metrics and ctx.is_main:
                 logs.write("validation" if any(k.startswith("val_") for k in metrics) else "train", metrics)
                 last = metrics
-            if done % config.save_every == 0 or done == config.steps:
+            if done % config.save_every == 0 or done == stop:
                 weights, optim_state = ctx.full_state(model, optimizer) if ctx.sharded else (None, optimizer.state_dict())
                 if not ctx.is_main:
                     continue

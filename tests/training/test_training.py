@@ -90,6 +90,12 @@ def test_resume_continues_exactly(tmp_path):
     assert a == b
     for key, value in straight.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
+    # a planned stop (stop_after) ends at that step on the full schedule; resuming then finishes the same run
+    paused = micro_model()
+    train(paused, data, dataclasses.replace(config, stop_after=4), tmp_path / "paused", progress=False)
+    assert (tmp_path / "paused" / "step-00000004").is_dir() and len(_rows(tmp_path / "paused" / "train.csv")) == 4
+    train(paused, data, config, tmp_path / "paused", resume=True, progress=False)
+    assert [float(r["total"]) for r in _rows(tmp_path / "paused" / "train.csv")] == a
 
 
 def test_a_save_killed_midway_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
