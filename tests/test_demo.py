@@ -1,4 +1,4 @@
-"""`realiisr demo` where ../shared is absent: generated thermal frames, outputs and a table with bicubic."""
+"""`realiisr demo`: the shipped model beside bicubic on the real samples, and generated frames where ../shared is absent."""
 from __future__ import annotations
 
 from realiisr.cli import main
@@ -11,22 +11,30 @@ def test_demo_falls_back_to_generated_frames(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "generated thermal frames" in printed
     table = (out / "metrics.md").read_text()
-    assert table.count("generated/frame_") == 3 and "bicubic" in table and "PSNR" in table
+    assert table.count("generated/frame_") == 6 and "bicubic" in table and "PSNR" in table  # bicubic and model rows
     assert len(list((out / "bicubic" / "generated").glob("*.png"))) == 3
+    assert len(list((out / "real_iisr_x4_flir" / "generated").glob("*.png"))) == 3
     assert len(list((out / "figures" / "generated").glob("*.png"))) == 3
     assert "| generated |" in table
 
 
-def test_demo_without_weights_does_not_call_pairs_trained_on(tmp_path, samples_dir):
+def test_demo_runs_the_shipped_model_on_pairs_it_never_trained_on(tmp_path, samples_dir):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--samples", str(samples_dir)]) == 0
     table = (out / "metrics.md").read_text()
-    assert "| pairs/000191_1 | real pair | bicubic |" in table and "trained on" not in table
+    assert "| pairs/000191_1 | held out | bicubic |" in table and "trained on" not in table
+    assert "| pairs/000191_1 | held out | real_iisr_x4_flir |" in table
     assert (out / "figures" / "pairs" / "000191_1.png").is_file()
-    row = next(line for line in table.splitlines() if line.startswith("| pairs/000191_1 |")).split("|")
+    assert (out / "real_iisr_x4_flir" / "pairs" / "000191_1.png").is_file()
     header = next(line for line in table.splitlines() if line.startswith("| image |")).split("|")
-    cells = dict(zip((h.strip() for h in header), (c.strip() for c in row)))
+
+    def cells(method):
+        row = next(line for line in table.splitlines() if line.startswith(f"| pairs/000191_1 | held out | {method} |"))
+        return dict(zip((h.strip() for h in header), (c.strip() for c in row.split("|"))))
+
+    bicubic, model = cells("bicubic"), cells("real_iisr_x4_flir")
     # this pair is a second capture (x1.012, ~3.4 HR px off, AGC gain ~0.91): the aligned score sees past it
-    assert float(cells["PSNR aligned"]) > float(cells["PSNR raw"]) + 2.0
-    assert float(cells["SSIM aligned"]) > float(cells["SSIM raw"])
+    assert float(bicubic["PSNR aligned"]) > float(bicubic["PSNR raw"]) + 2.0
+    assert float(bicubic["SSIM aligned"]) > float(bicubic["SSIM raw"])
+    assert float(model["PSNR aligned"]) > float(bicubic["PSNR aligned"]) + 0.5
     assert "Means:" in table

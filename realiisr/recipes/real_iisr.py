@@ -106,8 +106,8 @@ REAL_IISR_X4_TINY = REAL_IISR_X4.replace(
     },
 )
 
-# Experimental (no weights yet): the tiny model with the departures meant to lift a small, briefly trained
-# model over bicubic — an 8× tokenizer (16×16 last token map; at equal training its reconstruction was ~2 dB
+# The base of the shipped real_iisr_x4_flir (below): the tiny model with the departures meant to lift a small,
+# briefly trained model over bicubic — an 8× tokenizer (16×16 last token map; at equal training its reconstruction was ~2 dB
 # better than 16×), tokens that code the detail over the LR (output_base="lr", a zero-initialised output so it
 # starts as bicubic), the soft pixel-loss path, posterior-mean decoding and no AdaIN fix (the output is anchored
 # to the LR already). The decoder does not see the LR: with tokenizer.lr_condition="unshuffle" (still an option)
@@ -139,3 +139,28 @@ REAL_IISR_X4_TINY_DETAIL = REAL_IISR_X4_TINY.replace(
 register_recipe(REAL_IISR_X4_DINOV3, _builtin=True)
 register_recipe(REAL_IISR_X4_TINY, _builtin=True)
 register_recipe(REAL_IISR_X4_TINY_DETAIL, _builtin=True)
+
+# The shipped weights (model card: realiisr/weights/real_iisr_x4_flir.md; reproduced by
+# scripts/train_shipped_cpu.sh). tiny_detail with the LR at every decoder level; the loss weights are those of
+# its last training stage (the decoder tuned on the generator's soft prediction: ce 0.1, mse 250, toc 25).
+REAL_IISR_X4_FLIR = REAL_IISR_X4_TINY_DETAIL.replace(
+    name="real_iisr_x4_flir",
+    description="shipped weights: real_iisr_x4_tiny_detail with the LR fed to every decoder level, trained on "
+    "1,318 real thermal frames degraded like FLIR-IISR's real LR (flir_iisr preset)",
+    **{
+        "tokenizer.lr_condition": "pyramid",
+        "loss_weights": {"ce": 0.1, "mse": 250.0, "toc": 25.0},
+        "weights": {
+            "file": "real_iisr_x4_flir.safetensors",
+            "sha256": "69b9317383728460166b8f305552826952084986c750ef0b508d3d3b32581870",
+            "description": "model card: realiisr/weights/real_iisr_x4_flir.md",
+        },
+        "meta": {
+            "paper": "arXiv:2603.04745",
+            "model_card": "realiisr/weights/real_iisr_x4_flir.md",
+            # real FLIR-IISR sample pairs used for validation only, never as training data
+            "training_holdout": ["000009_0", "000191_1", "000822_0", "001135_1"],
+        },
+    },
+)
+register_recipe(REAL_IISR_X4_FLIR, _builtin=True)

@@ -102,8 +102,9 @@ def test_bad_recipe_data(recipe):
 
 def test_list_recipes(recipe):
     assert {"real_iisr_x4", "real_iisr_x4_tiny", "real_iisr_x4_dinov3"} <= set(realiisr.list_recipes())
-    assert realiisr.list_recipes("real_iisr_*")[:3] == ["real_iisr_x4", "real_iisr_x4_dinov3", "real_iisr_x4_tiny"]
-    assert "real_iisr_x4" not in realiisr.list_recipes(pretrained=True)  # no weights shipped yet
+    assert realiisr.list_recipes("real_iisr_*")[:4] == ["real_iisr_x4", "real_iisr_x4_dinov3", "real_iisr_x4_flir",
+                                                        "real_iisr_x4_tiny"]
+    assert realiisr.list_recipes(pretrained=True) == ["real_iisr_x4_flir"]  # the full size ships none
 
 
 def test_user_recipe_registration(recipe, fresh_registries):
