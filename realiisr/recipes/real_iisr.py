@@ -146,7 +146,7 @@ register_recipe(REAL_IISR_X4_TINY_DETAIL, _builtin=True)
 REAL_IISR_X4_FLIR = REAL_IISR_X4_TINY_DETAIL.replace(
     name="real_iisr_x4_flir",
     description="shipped weights: real_iisr_x4_tiny_detail with the LR fed to every decoder level, trained on "
-    "1,318 real thermal frames degraded like FLIR-IISR's real LR (flir_iisr preset)",
+    "1,253 real thermal frames degraded like FLIR-IISR's real LR (flir_iisr preset)",
     **{
         "tokenizer.lr_condition": "pyramid",
         "loss_weights": {"ce": 0.1, "mse": 250.0, "toc": 25.0},
