@@ -40,9 +40,10 @@ echo "== generator stage: $((SECONDS - start)) s"
 keep generator
 start=$SECONDS
 # the joint stage of the shipped recipe (docs/training.md): the decoder tunes on the soft prediction and sees
-# the LR at every level; its last checkpoint is the result (no best-of selection on the validation pairs)
+# the LR at every level (a later key=value wins over the one in opts); its last checkpoint is the result (no
+# best-of selection on the validation pairs)
 $PY -m realiisr train "${common[@]}" --out "$RUN/joint" --init "$(last generator)" \
-  --steps "${JOINT_STEPS:-1500}" --resume "${opts[@]/tokenizer.lr_condition=unshuffle/tokenizer.lr_condition=pyramid}" \
+  --steps "${JOINT_STEPS:-1500}" --resume "${opts[@]}" tokenizer.lr_condition=pyramid \
   val_every=500 lr=${JOINT_LR:-2e-4} train_decoder=true loss_weights.ce=0.1 loss_weights.mse=250 \
   loss_weights.toc=25 2>&1 | tail -n 3
 echo "== joint stage: $((SECONDS - start)) s"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce the shipped weights (recipe real_iisr_x4_flir) on a CPU, stage by stage, as the model card lists:
 #   bash scripts/train_shipped_cpu.sh [SHARED] [RUN]      (defaults: ../shared, ./shipped-run)
-# About 1 h 30 min of a 2-core CPU. Every stage resumes (--resume) when the script is started again; each stage's
+# About 2 h of a 2-core CPU. Every stage resumes (--resume) when the script is started again; each stage's
 # weights are the checkpoint named below, so a stage that ends early (stop_after) is part of the recipe, not a
 # crash: the learning-rate schedule of that stage spans its full --steps.
 set -euo pipefail

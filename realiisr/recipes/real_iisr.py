@@ -107,18 +107,13 @@ REAL_IISR_X4_TINY = REAL_IISR_X4.replace(
 )
 
 # The base of the shipped real_iisr_x4_flir (below): the tiny model with the departures meant to lift a small,
-# briefly trained model over bicubic — an 8× tokenizer (16×16 last token map; at equal training its reconstruction was ~2 dB
-# better than 16×), tokens that code the detail over the LR (output_base="lr", a zero-initialised output so it
-# starts as bicubic), the soft pixel-loss path, posterior-mean decoding and no AdaIN fix (the output is anchored
-# to the LR already). The decoder does not see the LR: with tokenizer.lr_condition="unshuffle" (still an option)
-# it learnt to ignore its latent — decoding the real tokens and an all-zero latent gave the same 30.82 dB after
-# 300 steps, and held-out crops fell below bicubic (30.54-30.61 vs 30.99 dB at 400-500 steps) — while without it
-# the tokens carry the detail: 31.99 dB with them vs 30.81 dB with a zero latent after 600 steps, bicubic 30.99
-# (registered real pairs, held-out crops of 000191_1 and 001135_1; commands in the project notes). That
-# collapse came from two real training pairs: trained on ~1,300 real frames degraded by the flir_iisr preset,
-# the LR-conditioned decoder does use its tokens (aligned PSNR on the four sample pairs' crops after 1,500
-# steps: 36.3 dB with the tokens, 32.8 dB with a zero latent, bicubic 32.7), so scripts/train_on_device.sh
-# trains with tokenizer.lr_condition=unshuffle.
+# briefly trained model over bicubic — an 8× tokenizer (16×16 last token map; at equal training its
+# reconstruction was ~2 dB better than 16×), tokens that code the detail over the LR (output_base="lr", a
+# zero-initialised output so it starts as bicubic), the soft pixel-loss path, posterior-mean decoding and no AdaIN
+# fix (the output is anchored to the LR already). Its decoder sees no LR by default; trained on two real pairs,
+# an LR-conditioned one (tokenizer.lr_condition="unshuffle") learnt to ignore its tokens, but trained on ~1,300
+# real frames degraded by the flir_iisr preset it uses them (aligned PSNR on the sample pairs' crops after 1,500
+# steps: 36.3 dB with the tokens, 32.8 dB with a zero latent, bicubic 32.7), which the shipped chain builds on.
 PATCH_NUMS_128_X8 = [1, 2, 3, 4, 6, 8, 11, 16]
 REAL_IISR_X4_TINY_DETAIL = REAL_IISR_X4_TINY.replace(
     name="real_iisr_x4_tiny_detail",
