@@ -202,10 +202,13 @@ class RealIISR(nn.Module):
         top_p: float = 0.75,
         generator: Optional[torch.Generator] = None,
         return_details: bool = False,
+        cuda_graphs: bool = False,
     ) -> Any:
         """Super-resolve ``lr`` (``[B, 3, H, W]`` in [-1, 1], already at the output size) → ``[B, 3, H, W]`` in [0, 1].
 
         Defaults are the reference's test settings (cfg 1, top-k 1, top-p 0.75: greedy decoding).
+        ``cuda_graphs``: replay the generator's per-scale passes from CUDA graphs (see
+        :meth:`VARGenerator.generate`); generators without the option ignore it.
         """
         labels = self._labels(lr.shape[0], labels, lr.device)
         own = getattr(self.generator, "model_sample", None)
@@ -226,9 +229,10 @@ class RealIISR(nn.Module):
             state["fhat"], nxt = self.tokenizer.next_ar_input(si, state["fhat"], maps)
             return nxt.flatten(2).transpose(1, 2)
 
+        extra = {"cuda_graphs": True} if cuda_graphs else {}
         indices = self.generator.generate(
             context, labels, next_input, cfg=cfg, top_k=top_k, top_p=top_p, generator=generator,
-            on_logits=(lambda si, lg: logits_seen.append(lg.clone())) if keep_logits else None,
+            on_logits=(lambda si, lg: logits_seen.append(lg.clone())) if keep_logits else None, **extra,
         )
         if soft:
             decoded = self.decode_soft(torch.cat(logits_seen, dim=1).float(), h, lr)

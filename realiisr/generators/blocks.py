@@ -71,11 +71,20 @@ class SelfAttention(nn.Module):
         self._capacity: Optional[int] = None
         self._kv_buffers: Optional[tuple[Tensor, Tensor]] = None
 
-    def set_caching(self, enabled: bool, capacity: Optional[int] = None) -> None:
+    def set_caching(self, enabled: bool, capacity: Optional[int] = None,
+                    buffers: Optional[tuple[Tensor, Tensor]] = None) -> None:
         """Start (or stop) a KV cache. With ``capacity`` (the whole sequence's length) keys and values are
         written in place into buffers allocated once, instead of concatenated anew at every scale (a copy of
-        the whole cache per step, 14 % of the GPU time of a full-size sample)."""
-        self.caching, self.cache, self._capacity, self._kv_buffers = enabled, None, capacity, None
+        the whole cache per step, 14 % of the GPU time of a full-size sample). ``buffers``: keys and values
+        ``[B, H, capacity, D]`` owned by the caller (captured CUDA graphs write through their addresses)."""
+        if buffers is not None and (capacity is None or buffers[0].shape[2] != capacity):
+            raise ValueError(f"KV cache: buffers of {buffers[0].shape[2]} tokens for a capacity of {capacity}")
+        self.caching, self.cache, self._capacity, self._kv_buffers = enabled, None, capacity, buffers
+
+    @property
+    def kv_buffers(self) -> Optional[tuple[Tensor, Tensor]]:
+        """The in-place cache's key and value buffers, once the first step has allocated them."""
+        return self._kv_buffers
 
     def _append(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         filled = 0 if self.cache is None else self.cache[0].shape[2]

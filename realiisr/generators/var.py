@@ -16,6 +16,7 @@ from realiisr.core.interfaces import Generator
 from realiisr.core.registries import GENERATORS
 from realiisr.generators.blocks import AdaLNBlock, AdaLNHead, rope_angles
 from realiisr.generators.sampling import sample_top_k_top_p
+from realiisr.generators.scale_graphs import ScaleGraphs
 from realiisr.scales import REFERENCE_PATCH_NUMS
 
 __all__ = ["VARGenerator"]
@@ -81,6 +82,8 @@ class VARGenerator(Generator):
             cur += pn * pn
             ends.append(cur)
         self.level_ends = tuple(ends)
+        # rows of each scale's pass in generation: the context and class token, then each later scale
+        self.scale_rows = tuple(slice(a, b) for a, b in zip((0,) + self.level_ends[:-1], self.level_ends))
         levels = torch.cat([torch.zeros(self.first_l, dtype=torch.long)] + [
             torch.full((pn * pn,), i + 1, dtype=torch.long) for i, pn in enumerate(self.patch_nums[1:])
         ])
@@ -127,6 +130,24 @@ class VARGenerator(Generator):
         logits = self._run(x + self.lvl_embed(self.levels), cond, slice(0, self.sequence_length), self.level_ends)
         return logits[:, self.first_l - 1 :], start
 
+    def scale_logits(self, si: int, source: Tensor, cond: Tensor) -> Tensor:
+        """Logits of generation pass ``si`` for both guidance halves, extending the KV cache.
+
+        ``source``: the start tokens of both halves ``[2B, first_l, width]`` for the first pass, after it the
+        tokenizer's next input ``[B, pn², z_channels]``; ``cond``: the class embeddings ``[2B, width]``. Only
+        tensor ops with shapes fixed per (pass, batch): :class:`ScaleGraphs` captures this call per pass.
+        """
+        rows = self.scale_rows[si]
+        lvl = self.lvl_embed(self.levels[rows])
+        if si == 0:
+            x = source + self.pos_start + lvl
+        else:
+            # contiguous: under bf16 autocast a transposed input takes another GEMM path (other roundings),
+            # and the captured pass reads a contiguous static buffer
+            x = self.word_embed(source.float().contiguous()) + lvl
+            x = torch.cat([x, x])
+        return self._run(x, cond, rows, None, last_only=si == 0)
+
     @torch.no_grad()
     def generate(
         self,
@@ -139,6 +160,7 @@ class VARGenerator(Generator):
         top_p: float = 0.75,
         generator: Optional[torch.Generator] = None,
         on_logits: Optional[Callable[[int, Tensor], None]] = None,
+        cuda_graphs: bool = False,
     ) -> list[Tensor]:
         """Autoregressive next-scale sampling with a KV cache and image-based classifier-free guidance.
 
@@ -147,6 +169,9 @@ class VARGenerator(Generator):
                 tokenizer's running reconstruction); called after every scale but the last.
             cfg: guidance strength; scale k uses ``t = cfg·k/(K-1)``, logits ``(1+t)·cond − t·negative``.
             on_logits: called with the post-guidance logits of each scale (for tests and analysis).
+            cuda_graphs: replay each scale's transformer pass as a CUDA graph captured once per batch size,
+                dtype and autocast state (:class:`ScaleGraphs`); off CUDA the same static-buffer path runs
+                eagerly. The indices are those of the eager path.
 
         Returns:
             The sampled indices of every scale, ``[B, pn²]`` each.
@@ -156,17 +181,17 @@ class VARGenerator(Generator):
         cond = self.class_emb(torch.cat([labels, negative]))
         start = torch.cat([context, context]) if context.shape[0] == b else context
         start = torch.cat([start, cond.unsqueeze(1)], dim=1)
-        lvl = self.lvl_embed(self.levels)
-        x = start + self.pos_start + lvl[: self.first_l]
-        total = self.first_l + sum(pn * pn for pn in self.patch_nums[1:])
-        for block in self.blocks:
-            block.attn.set_caching(True, capacity=total)
-        indices, row, last = [], 0, len(self.patch_nums) - 1
+        graphs = self.scale_graphs(start, cond) if cuda_graphs else None
+        if graphs is None:
+            for block in self.blocks:
+                block.attn.set_caching(True, capacity=self.level_ends[-1])
+        indices, last = [], len(self.patch_nums) - 1
+        source = start
         try:
-            for si, pn in enumerate(self.patch_nums):
-                count = self.first_l if si == 0 else pn * pn
-                logits = self._run(x, cond, slice(row, row + count), None, last_only=si == 0)
-                row += count
+            if graphs is not None:
+                graphs.begin(start, cond)
+            for si in range(len(self.patch_nums)):
+                logits = graphs.logits(si, source) if graphs is not None else self.scale_logits(si, source, cond)
                 t = cfg * si / last if last else 0.0
                 logits = (1 + t) * logits[:b] - t * logits[b:]
                 if on_logits is not None:
@@ -174,10 +199,27 @@ class VARGenerator(Generator):
                 idx = sample_top_k_top_p(logits, top_k, top_p, generator)
                 indices.append(idx)
                 if si != last:
-                    nxt = self.patch_nums[si + 1]
-                    x = self.word_embed(next_input(si, idx).float()) + lvl[row : row + nxt * nxt]
-                    x = torch.cat([x, x])
+                    source = next_input(si, idx)
         finally:
-            for block in self.blocks:
-                block.attn.set_caching(False)
+            if graphs is not None:
+                graphs.end()
+            else:
+                for block in self.blocks:
+                    block.attn.set_caching(False)
         return indices
+
+    def scale_graphs(self, start: Tensor, cond: Tensor) -> ScaleGraphs:
+        """The :class:`ScaleGraphs` for these inputs' batch, dtypes, device and autocast state (and these
+        weights' storage), captured on first use; the last two are kept."""
+        key = ScaleGraphs.key_for(self, start, cond)
+        cache = self.__dict__.setdefault("_scale_graphs", {})
+        if key not in cache:
+            while len(cache) >= 2:
+                cache.pop(next(iter(cache))).release()
+            cache[key] = ScaleGraphs(self, start, cond, capture=start.is_cuda)
+        return cache[key]
+
+    def release_graphs(self) -> None:
+        """Free every captured graph and its memory (they are rebuilt on the next ``cuda_graphs`` call)."""
+        for graphs in self.__dict__.pop("_scale_graphs", {}).values():
+            graphs.release()
