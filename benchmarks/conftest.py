@@ -21,3 +21,11 @@ def _pinned_threads(request):
     torch.set_num_threads(threads)
     yield
     torch.set_num_threads(previous)
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """What the docs' tables name a device by (``benchmarks/summarize.py --markdown``)."""
+    machine_info["torch"] = torch.__version__
+    machine_info["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    if torch.cuda.is_available():
+        machine_info["cuda_device"] = torch.cuda.get_device_name(0)

@@ -38,7 +38,7 @@ $PY -c "import realiisr.ops as o; s = o.extension_state(); print('extension:', s
 
 bench=(--benchmark --benchmark-columns=min,median,iqr,rounds --benchmark-sort=name -p no:cacheprovider)
 if want tests; then
-  run tests 150 $PY -m pytest -q -p no:cacheprovider tests/ops -k "cuda and not subprocess" -rs
+  run tests 150 $PY -m pytest -q -p no:cacheprovider tests/ops tests/model/test_scale_graphs.py -k "cuda and not subprocess" -rs
 fi
 if want errors; then
   run errors 120 $PY -m pytest -q -p no:cacheprovider tests/ops/test_op_errors_in_subprocess.py
@@ -67,5 +67,8 @@ if want train; then  # the 1.1 B training step: bf16, batch 4, with/without acti
   cat "$OUT"/train_*.log | grep '^{' || true
 fi
 jsons=("$OUT"/bench_*.json)
-[[ -e ${jsons[0]} ]] && $PY benchmarks/summarize.py "${jsons[@]}"
+if [[ -e ${jsons[0]} ]]; then
+  $PY benchmarks/summarize.py "${jsons[@]}"
+  $PY benchmarks/summarize.py --markdown "${jsons[@]}" >"$OUT/tables.md"  # for docs/benchmarks.md
+fi
 exit $status
