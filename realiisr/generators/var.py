@@ -6,6 +6,7 @@ level and causal across levels (the context and the class token are level 0).
 """
 from __future__ import annotations
 
+import logging
 from typing import Callable, Optional, Sequence
 
 import torch
@@ -20,6 +21,8 @@ from realiisr.generators.scale_graphs import ScaleGraphs
 from realiisr.scales import REFERENCE_PATCH_NUMS
 
 __all__ = ["VARGenerator"]
+
+_LOG = logging.getLogger(__name__)
 
 
 @GENERATORS.register(name="var")
@@ -208,18 +211,31 @@ class VARGenerator(Generator):
                     block.attn.set_caching(False)
         return indices
 
-    def scale_graphs(self, start: Tensor, cond: Tensor) -> ScaleGraphs:
+    def scale_graphs(self, start: Tensor, cond: Tensor) -> Optional[ScaleGraphs]:
         """The :class:`ScaleGraphs` for these inputs' batch, dtypes, device and autocast state (and these
-        weights' storage), captured on first use; the last two are kept."""
+        weights' storage), captured on first use; the last two are kept. ``None`` where the capture failed."""
         key = ScaleGraphs.key_for(self, start, cond)
         cache = self.__dict__.setdefault("_scale_graphs", {})
         if key not in cache:
             while len(cache) >= 2:
-                cache.pop(next(iter(cache))).release()
-            cache[key] = ScaleGraphs(self, start, cond, capture=start.is_cuda)
+                evicted = cache.pop(next(iter(cache)))
+                if evicted is not None:
+                    evicted.release()
+            try:
+                cache[key] = ScaleGraphs(self, start, cond, capture=start.is_cuda)
+            except torch.OutOfMemoryError:
+                raise  # the caller's to handle (the upscaler retries with fewer tiles)
+            except RuntimeError as exc:
+                if not start.is_cuda:
+                    raise
+                # A kernel that cannot be captured (a library's, on this GPU and version) must not stop an
+                # upscale: remember the failure for this key and generate eagerly.
+                _LOG.warning("CUDA graph capture failed; generating without graphs: %s", str(exc).splitlines()[0])
+                cache[key] = None
         return cache[key]
 
     def release_graphs(self) -> None:
         """Free every captured graph and its memory (they are rebuilt on the next ``cuda_graphs`` call)."""
         for graphs in self.__dict__.pop("_scale_graphs", {}).values():
-            graphs.release()
+            if graphs is not None:
+                graphs.release()
