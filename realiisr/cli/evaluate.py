@@ -51,18 +51,11 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.data is not None:
         hr_dir, lr_dir, sr_dir = args.data / "HR", args.data / "LR", None
-        if args.recipe is None:
-            shipped = realiisr.list_recipes(pretrained=True)
-            if not shipped:
-                raise ValueError("no recipe ships trained weights; pass --recipe NAME --weights PATH")
-            args.recipe = shipped[0]
-        from realiisr.core.recipes import resolve_recipe
+        from realiisr.core.recipes import recipe_for_weights
 
-        recipe = resolve_recipe(args.recipe)
-        if args.weights is None and (recipe.weights is None or not recipe.weights.has_weights):
-            raise ValueError(f"recipe {args.recipe!r} ships no trained weights; pass --weights PATH")
+        recipe = recipe_for_weights(args.recipe, args.weights)
         model = realiisr.build(recipe, pretrained=args.weights is None, weights=args.weights).eval()
-        method = args.recipe
+        method = args.recipe or recipe.name
     elif args.sr is not None and args.hr is not None:
         hr_dir, sr_dir, model, method = args.hr, args.sr, None, "sr"
         lr_dir = args.lr or args.hr.parent / "LR"

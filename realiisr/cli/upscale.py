@@ -68,23 +68,17 @@ def _run(args: argparse.Namespace) -> int:
     from realiisr.data.io import read_image
     from realiisr.inference.images import upscale_image
 
-    pretrained = args.weights is None
-    if args.recipe is None:
-        shipped = realiisr.list_recipes(pretrained=True)
-        if not shipped:
-            print("realiisr upscale: no recipe ships trained weights; pass --recipe NAME --weights PATH", file=sys.stderr)
-            return 2
-        args.recipe = shipped[0]
-    from realiisr.core.recipes import resolve_recipe
+    from realiisr.core.recipes import RecipeError, recipe_for_weights
 
-    recipe = resolve_recipe(args.recipe)
-    if pretrained and (recipe.weights is None or not recipe.weights.has_weights):
-        print(f"realiisr upscale: recipe {args.recipe!r} ships no trained weights; pass --weights PATH", file=sys.stderr)
+    try:
+        recipe = recipe_for_weights(args.recipe, args.weights)
+    except RecipeError as exc:
+        print(f"realiisr upscale: {exc}", file=sys.stderr)
         return 2
     if args.cuda_graphs and not str(args.device).startswith("cuda"):
         print(f"realiisr upscale: --cuda-graphs needs a CUDA --device, got {args.device!r}", file=sys.stderr)
         return 2
-    model = realiisr.build(recipe, pretrained=pretrained, weights=args.weights, device=args.device).eval()
+    model = realiisr.build(recipe, pretrained=args.weights is None, weights=args.weights, device=args.device).eval()
     inputs = collect_inputs(args.inputs)
     failures = 0
     for path in tqdm(inputs, desc="upscale", unit="frame", disable=len(inputs) < 2):

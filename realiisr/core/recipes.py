@@ -318,3 +318,21 @@ def resolve_recipe(
     else:
         raise RecipeError(f"expected a recipe name, Recipe, mapping or YAML path, got {type(recipe).__name__}")
     return apply_overrides(base, overrides)
+
+
+def recipe_for_weights(recipe: Union[str, Path, None], weights: Optional[Path]) -> Recipe:
+    """The recipe an inference command runs: ``recipe`` (default: the first that ships weights) resolved, and
+    checked to ship weights unless ``weights`` gives a file.
+
+    Raises:
+        RecipeError: no recipe ships weights, or the chosen one ships none and no ``weights`` file was given.
+    """
+    if recipe is None:
+        shipped = list_recipes(pretrained=True)
+        if not shipped:
+            raise RecipeError("no recipe ships trained weights; pass --recipe NAME --weights PATH")
+        recipe = shipped[0]
+    resolved = resolve_recipe(recipe)
+    if weights is None and (resolved.weights is None or not resolved.weights.has_weights):
+        raise RecipeError(f"recipe {str(recipe)!r} ships no trained weights; pass --weights PATH")
+    return resolved
