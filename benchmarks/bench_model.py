@@ -8,6 +8,8 @@ per-scale passes from CUDA graphs (captured in the warm-up rounds).
 """
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
@@ -17,6 +19,13 @@ from realiisr.ops import extension_state, use_backend
 # (recipe, batch, timed rounds on CUDA, timed rounds on CPU)
 CASES = [("real_iisr_x4_tiny", 1, 20, 5), ("real_iisr_x4", 1, 5, 1), ("real_iisr_x4", 4, 5, 1)]
 WARMUP_ROUNDS = 2
+
+
+@functools.lru_cache(maxsize=2)
+def _model(recipe: str, device: str) -> torch.nn.Module:
+    """One model per recipe for every case (building the 1.1 B model takes longer than timing it)."""
+    torch.manual_seed(0)
+    return realiisr.build(recipe, device=device).eval()
 
 
 def _kernel_launches(run) -> int:
@@ -40,8 +49,7 @@ def test_inference(benchmark, recipe, batch, cuda_rounds, cpu_rounds, impl):
         pytest.skip("CUDA graphs are a CUDA case (on a CPU the static passes run eagerly)")
     if device == "cpu" and batch > 1 and recipe == "real_iisr_x4":
         pytest.skip("the full-size model at batch 4 is a GPU case (minutes a round on a CPU)")
-    torch.manual_seed(0)
-    model = realiisr.build(recipe, device=device).eval()
+    model = _model(recipe, device)
     size = model.tokenizer.image_size
     lr = torch.rand(batch, 3, size, size, device=device) * 2 - 1
     dtype = torch.bfloat16 if device == "cuda" else None
