@@ -105,16 +105,21 @@ class SelfAttention(nn.Module):
         self._kv_buffers[1][:, :, filled:end].copy_(v)
         return self._kv_buffers[0][:, :, :end], self._kv_buffers[1][:, :, :end]
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, level_ends: Optional[Sequence[int]]) -> Tensor:
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, level_ends: Optional[Sequence[int]],
+                last: Optional[int] = None) -> Tensor:
+        """``last``: only the last ``last`` tokens' outputs are wanted (every token still enters the cache)."""
         b, n, c = x.shape
         bias = torch.cat((self.q_bias, torch.zeros_like(self.q_bias), self.v_bias))
         q, k, v = F.linear(x, self.mat_qkv.weight, bias).view(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q_cos, q_sin = cos, sin
+        if last is not None:
+            q, q_cos, q_sin, n = q[:, :, -last:], cos[-last:], sin[-last:], last
         scale = None
         if self.l2_norm:
             q = F.normalize(q, dim=-1) * self.scale_mul.clamp_max(self.max_scale_mul).exp()
             k = F.normalize(k, dim=-1)
             scale = 1.0
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        q, k = apply_rope(q, q_cos, q_sin), apply_rope(k, cos, sin)
         if self.caching:
             k, v = self._append(k, v)
             self.cache = (k, v)
@@ -145,10 +150,14 @@ class AdaLNBlock(nn.Module):
         self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    def forward(self, x: Tensor, cond: Tensor, cos: Tensor, sin: Tensor, level_ends: Optional[Sequence[int]]) -> Tensor:
+    def forward(self, x: Tensor, cond: Tensor, cos: Tensor, sin: Tensor, level_ends: Optional[Sequence[int]],
+                last: Optional[int] = None) -> Tensor:
+        """``last``: return only the last ``last`` tokens (the others still enter the KV cache)."""
         gamma1, gamma2, scale1, scale2, shift1, shift2 = self.ada_lin(cond).view(-1, 1, 6, self.width).unbind(2)
         # addcmul: one pass over the tokens instead of two (3.6x faster on a CPU), rounded once (FMA)
-        attn = self.attn(torch.addcmul(shift1, self.norm(x), scale1 + 1), cos, sin, level_ends)
+        attn = self.attn(torch.addcmul(shift1, self.norm(x), scale1 + 1), cos, sin, level_ends, last)
+        if last is not None:
+            x = x[:, -last:]
         x = self._residual(x, attn, gamma1)
         return self._residual(x, self.ffn(torch.addcmul(shift2, self.norm(x), scale2 + 1)), gamma2)
 

@@ -104,13 +104,14 @@ class VARGenerator(Generator):
              last_only: bool = False) -> Tensor:
         cos, sin = self.rope_cos[rows], self.rope_sin[rows]
         recompute = self.activation_checkpointing and self.training and torch.is_grad_enabled()
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
+            # the last block's attention queries, FFN and head run for the sampled position only: the
+            # other positions' outputs feed nothing (their keys and values entered every layer's cache)
+            last = 1 if last_only and i == len(self.blocks) - 1 else None
             if recompute:
-                x = checkpoint(block, x, cond, cos, sin, level_ends, use_reentrant=False)
+                x = checkpoint(block, x, cond, cos, sin, level_ends, last, use_reentrant=False)
             else:
-                x = block(x, cond, cos, sin, level_ends)
-        if last_only:  # the head is per token: skip the context positions nobody samples from
-            x = x[:, -1:]
+                x = block(x, cond, cos, sin, level_ends, last)
         return self.head(self.head_nm(x.float(), cond).float()).float()
 
     def start_tokens(self, context: Tensor, labels: Tensor) -> Tensor:

@@ -371,3 +371,26 @@ def test_rope_rotates_each_pair_by_its_angle(dtype):
     torch.testing.assert_close(out.double(), expected, rtol=tol, atol=tol)
     out.float().square().sum().backward()  # a rotation keeps the norm: d/dx |R x|² = 2x
     torch.testing.assert_close(x.grad.double(), 2 * x.detach().double(), rtol=tol, atol=tol)
+
+
+def test_block_for_the_last_token_only_keeps_the_whole_cache(tiny):
+    """The first scale's last block computes the sampled position only: the same output there and the same
+    keys and values of every position in the cache as the full block."""
+    gen = tiny.generator.eval()
+    block = gen.blocks[-1]
+    x = torch.randn(2, gen.first_l, gen.width)
+    cond = torch.randn(2, gen.width)
+    cos, sin = gen.rope_cos[: gen.first_l], gen.rope_sin[: gen.first_l]
+    outs, caches = [], []
+    for last in (None, 1):
+        block.attn.set_caching(True, capacity=gen.first_l)
+        try:
+            with torch.no_grad():
+                outs.append(block(x, cond, cos, sin, None, last))
+            caches.append(tuple(t.clone() for t in block.attn.cache))
+        finally:
+            block.attn.set_caching(False)
+    full, last_only = outs
+    assert last_only.shape == (2, 1, gen.width)
+    torch.testing.assert_close(last_only, full[:, -1:], rtol=1e-5, atol=1e-5)
+    assert all(torch.equal(a, b) for a, b in zip(*caches))
