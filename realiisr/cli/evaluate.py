@@ -21,6 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", type=Path, help="folder with HR/ and LR/: run the model first")
     parser.add_argument("--recipe", default=None, help="with --data (default: the recipe that ships trained weights)")
     parser.add_argument("--weights", type=Path)
+    parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
+                        help="with --data: the model's compute precision, as for upscale")
     parser.add_argument("--out", type=Path, default=Path("evaluation"))
     parser.add_argument("--figures", type=Path, help="write comparison figures here")
     parser.add_argument("--subset", type=Path, help="file with one image name per line")
@@ -76,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
         scale = hr.shape[-1] // lr.shape[-1]
         outputs = {"bicubic": pil_bicubic(lr, hr.shape[-2], hr.shape[-1], eight_bit=True).clamp(0, 1)}
         if model is not None:
-            outputs[method] = Upscaler(model)(lr)
+            outputs[method] = Upscaler(model, dtype=args.dtype)(lr)
             from realiisr.data.io import write_frame
 
             write_frame(args.out / "sr" / f"{name}.png", outputs[method])

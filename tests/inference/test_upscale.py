@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 import realiisr
 from realiisr.cli import main
 from realiisr.inference import Upscaler
-from realiisr.inference.upscale import tile_starts
+from realiisr.inference.upscale import preferred_dtype, tile_starts
 
 
 @pytest.fixture(scope="module")
@@ -162,11 +162,30 @@ def test_dtype_runs_the_model_under_autocast(tiny, monkeypatch):
 
     monkeypatch.setattr(type(tiny), "sample", identity)
     frame = torch.rand(1, 40, 48, generator=torch.Generator().manual_seed(1))
-    full = Upscaler(tiny, overlap=4, color_fix="none")(frame)
+    full = Upscaler(tiny, overlap=4, color_fix="none", dtype="float32")(frame)
     half = Upscaler(tiny, overlap=4, color_fix="none", dtype="bfloat16")(frame)
     assert set(seen) == {None, torch.bfloat16} and torch.equal(half, full)  # blending stays float64 either way
-    with pytest.raises(ValueError, match="dtype must be one of"):
+    with pytest.raises(ValueError, match="dtype must be 'auto' or one of"):
         Upscaler(tiny, dtype="int8")(frame)
+    seen.clear()
+    Upscaler(tiny, overlap=4, color_fix="none")(frame)  # the default: auto
+    expected = torch.bfloat16 if preferred_dtype(torch.device("cpu")) == "bfloat16" else None
+    assert seen and set(seen) == {expected}
+
+
+@pytest.mark.parametrize("capability, bf16, amx, cap, expected", [
+    ("AVX512", True, False, "", "bfloat16"),
+    ("AVX512", False, True, "", "bfloat16"),
+    ("AVX512", False, False, "", "float32"),   # AVX-512 without bf16 instructions: bf16 is emulated
+    ("AVX2", True, False, "", "float32"),      # ATEN_CPU_CAPABILITY capped: ATen would not use them
+    ("AVX512", True, False, "avx2", "float32"),
+])
+def test_auto_dtype_is_bf16_only_where_the_cpu_computes_it(monkeypatch, capability, bf16, amx, cap, expected):
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setenv("REALIISR_MAX_CPU_ISA", cap)
+    assert preferred_dtype(torch.device("cpu")) == expected
 
 
 @pytest.mark.parametrize("kind", ["uint8", "uint16", "float32"])
