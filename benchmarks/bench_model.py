@@ -4,7 +4,8 @@
 for cuDNN/oneDNN autotuning, the allocator and lazy initialisation) and reports images/s and, on CUDA, the
 kernel launches of one sample (``extra_info``). On a CPU the full-size model (1.25 B parameters) takes minutes a
 round, so it runs two rounds there: one warm-up, one timed. ``fused+graphs`` replays the generator's
-per-scale passes from CUDA graphs (captured in the warm-up rounds).
+per-scale passes from CUDA graphs (captured in the warm-up rounds); ``+compiled`` runs the blocks' small ops
+through ``torch.compile`` (compiled in the warm-up rounds).
 """
 from __future__ import annotations
 
@@ -37,22 +38,26 @@ def _kernel_launches(run) -> int:
     return sum(1 for event in prof.events() if event.device_type == torch.autograd.DeviceType.CUDA)
 
 
-@pytest.mark.parametrize("impl", ["eager", "fused", "fused+graphs"])
+@pytest.mark.parametrize("impl", ["eager", "fused", "fused+compiled", "fused+graphs", "fused+graphs+compiled"])
 @pytest.mark.parametrize("recipe, batch, cuda_rounds, cpu_rounds", CASES,
                          ids=[f"{c[0]}-b{c[1]}" for c in CASES])
 def test_inference(benchmark, recipe, batch, cuda_rounds, cpu_rounds, impl):
     if impl != "eager" and not extension_state().loaded:
         pytest.skip(f"fused ops unavailable: {extension_state().reason}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    graphs = impl.endswith("+graphs")
+    graphs, compiled = "+graphs" in impl, "+compiled" in impl
     if graphs and device == "cpu":
         pytest.skip("CUDA graphs are a CUDA case (on a CPU the static passes run eagerly)")
+    if compiled and device == "cpu" and recipe == "real_iisr_x4":
+        pytest.skip("the full-size model on a CPU times one round; compiling adds minutes for nothing measured")
     if device == "cpu" and batch > 1 and recipe == "real_iisr_x4":
         pytest.skip("the full-size model at batch 4 is a GPU case (minutes a round on a CPU)")
     model = _model(recipe, device)
     size = model.tokenizer.image_size
     lr = torch.rand(batch, 3, size, size, device=device) * 2 - 1
     dtype = torch.bfloat16 if device == "cuda" else None
+
+    model.generator.compile_small_ops(compiled)
 
     def run():
         with use_backend(impl.split("+")[0]), torch.autocast(device, dtype=dtype, enabled=dtype is not None):

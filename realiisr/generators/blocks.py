@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from realiisr.generators.block_ops import apply_rope, attention_inputs, block_output, compiled_block_ops
 from realiisr.ops import scale_attention
 
 __all__ = ["rope_angles", "apply_rope", "SelfAttention", "AdaLNBlock", "AdaLNHead", "DropPath"]
@@ -27,16 +28,6 @@ def rope_angles(head_dim: int, maps: Sequence[int], grid: int = 32, theta: float
         rows.append(i.flatten() / pn * grid)
         cols.append(j.flatten() / pn * grid)
     return torch.cat([torch.outer(torch.cat(rows), freqs), torch.outer(torch.cat(cols), freqs)], dim=1)
-
-
-def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate adjacent pairs of the last dim of ``x [B, H, L, D]`` by angles with tables ``[L, D/2]`` (float32 math).
-
-    As the reference does, each pair is a complex number multiplied by ``cos + i·sin``: one kernel, where
-    the same rotation written with real tensors took seven (12x slower on a CPU at the first scale's shape).
-    """
-    pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)).contiguous())
-    return torch.view_as_real(pairs * torch.complex(cos.float(), sin.float())).flatten(-2).type_as(x)
 
 
 class DropPath(nn.Module):
@@ -105,28 +96,18 @@ class SelfAttention(nn.Module):
         self._kv_buffers[1][:, :, filled:end].copy_(v)
         return self._kv_buffers[0][:, :, :end], self._kv_buffers[1][:, :, :end]
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, level_ends: Optional[Sequence[int]],
-                last: Optional[int] = None) -> Tensor:
-        """``last``: only the last ``last`` tokens' outputs are wanted (every token still enters the cache)."""
-        b, n, c = x.shape
-        bias = torch.cat((self.q_bias, torch.zeros_like(self.q_bias), self.v_bias))
-        q, k, v = F.linear(x, self.mat_qkv.weight, bias).view(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q_cos, q_sin = cos, sin
-        if last is not None:
-            q, q_cos, q_sin, n = q[:, :, -last:], cos[-last:], sin[-last:], last
-        scale = None
-        if self.l2_norm:
-            q = F.normalize(q, dim=-1) * self.scale_mul.clamp_max(self.max_scale_mul).exp()
-            k = F.normalize(k, dim=-1)
-            scale = 1.0
-        q, k = apply_rope(q, q_cos, q_sin), apply_rope(k, cos, sin)
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, level_ends: Optional[Sequence[int]]) -> Tensor:
+        """Attention of ``q [B, H, n_q, D]`` over ``k, v [B, H, n, D]`` (appended to the cache first, if one is
+        on) → ``[B, n_q, C]`` with the heads merged; the projections are :mod:`block_ops`' (with this module's
+        weights)."""
         if self.caching:
             k, v = self._append(k, v)
             self.cache = (k, v)
         if self.training and self.attn_drop > 0:
             raise NotImplementedError("attention dropout is not supported (the reference uses 0)")
-        out = scale_attention(q, k, v, level_ends, scale=scale)
-        return self.proj(out.transpose(1, 2).reshape(b, n, c))
+        out = scale_attention(q, k, v, level_ends, scale=1.0 if self.l2_norm else None)
+        b, _, n, _ = q.shape
+        return out.transpose(1, 2).reshape(b, n, self.num_heads * self.head_dim)
 
 
 class FFN(nn.Module):
@@ -149,22 +130,22 @@ class AdaLNBlock(nn.Module):
         self.norm = nn.LayerNorm(width, eps=eps, elementwise_affine=False)
         self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.compiled = False  # inference through compiled_block_ops (VARGenerator.compile_small_ops)
 
     def forward(self, x: Tensor, cond: Tensor, cos: Tensor, sin: Tensor, level_ends: Optional[Sequence[int]],
                 last: Optional[int] = None) -> Tensor:
         """``last``: return only the last ``last`` tokens (the others still enter the KV cache)."""
         gamma1, gamma2, scale1, scale2, shift1, shift2 = self.ada_lin(cond).view(-1, 1, 6, self.width).unbind(2)
-        # addcmul: one pass over the tokens instead of two (3.6x faster on a CPU), rounded once (FMA)
-        attn = self.attn(torch.addcmul(shift1, self.norm(x), scale1 + 1), cos, sin, level_ends, last)
-        if last is not None:
-            x = x[:, -last:]
-        x = self._residual(x, attn, gamma1)
-        return self._residual(x, self.ffn(torch.addcmul(shift2, self.norm(x), scale2 + 1)), gamma2)
-
-    def _residual(self, x: Tensor, branch: Tensor, gamma: Tensor) -> Tensor:
-        if isinstance(self.drop_path, DropPath) and self.training:
-            return x + self.drop_path(branch * gamma)
-        return torch.addcmul(x, branch, gamma)
+        attn, ffn, eps = self.attn, self.ffn, self.norm.eps
+        inputs, output = attention_inputs, block_output
+        if self.compiled and not torch.is_grad_enabled():
+            inputs, output = compiled_block_ops()
+        q, k, v = inputs(x, scale1, shift1, attn.mat_qkv.weight, attn.q_bias, attn.v_bias,
+                         attn.scale_mul if attn.l2_norm else None, cos, sin, attn.num_heads, eps,
+                         attn.max_scale_mul if attn.l2_norm else 0.0, last)
+        drop = self.drop_path if isinstance(self.drop_path, DropPath) and self.training else None
+        return output(x, attn(q, k, v, level_ends), gamma1, scale2, shift2, gamma2, attn.proj.weight, attn.proj.bias,
+                      ffn.fc1.weight, ffn.fc1.bias, ffn.fc2.weight, ffn.fc2.bias, eps, drop)
 
 
 class AdaLNHead(nn.Module):

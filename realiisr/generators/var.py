@@ -235,6 +235,14 @@ class VARGenerator(Generator):
                 cache[key] = None
         return cache[key]
 
+    def compile_small_ops(self, enabled: bool = True) -> "VARGenerator":
+        """Run every block's small ops through ``torch.compile`` in inference (:mod:`block_ops`: fused
+        elementwise kernels around the library matrix products; compiled once per process, dynamic shapes).
+        The first call after enabling pays the compilation (tens of seconds)."""
+        for block in self.blocks:
+            block.compiled = bool(enabled)
+        return self
+
     def release_graphs(self) -> None:
         """Free every captured graph and its memory (they are rebuilt on the next ``cuda_graphs`` call)."""
         for graphs in self.__dict__.pop("_scale_graphs", {}).values():

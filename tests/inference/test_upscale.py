@@ -1,6 +1,8 @@
 """Tiled upscaling: any frame size, no seams, bit depth kept, bad files reported while the rest continue."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -90,6 +92,21 @@ def test_cli_keeps_bit_depth_and_reports_bad_files(tiny, tmp_path):
     grey = Image.open(out / "grey.png")
     assert grey.mode == "L" and grey.size == (80, 80)
     assert not (out / "broken.png").exists()
+
+
+@pytest.mark.skipif(not any(shutil.which(cc) for cc in ("c++", "g++", "clang++")),
+                    reason="torch.compile on a CPU needs a C++ compiler")
+def test_cli_compile_gives_the_frame_of_the_eager_run(tiny, tmp_path):
+    weights = tmp_path / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in tiny.state_dict().items()}, str(weights))
+    Image.fromarray((np.random.default_rng(1).random((24, 40)) * 255).astype(np.uint8)).save(tmp_path / "f.png")
+    frames = []
+    for extra in ([], ["--compile"]):
+        out = tmp_path / f"out{len(extra)}"
+        assert main(["upscale", str(tmp_path / "f.png"), "-o", str(out), "--recipe", "real_iisr_x4_tiny",
+                     "--weights", str(weights), "--dtype", "float32", *extra]) == 0
+        frames.append(np.asarray(Image.open(out / "f.png")).astype(int))
+    assert np.abs(frames[0] - frames[1]).max() <= 1  # the same tokens; roundings of 1e-6 may move a grey level
 
 
 def test_cli_without_weights_says_so(tmp_path):
