@@ -151,12 +151,16 @@ def test_the_spy_sees_a_host_sync(tiny):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
-@pytest.mark.parametrize("dtype", [None, torch.bfloat16])
-def test_cuda_graphs_replay_the_eager_generation(dtype):
+@pytest.mark.parametrize("dtype, compiled", [(None, False), (torch.bfloat16, False), (None, True)],
+                         ids=["fp32", "bf16", "fp32-compiled"])
+def test_cuda_graphs_replay_the_eager_generation(dtype, compiled):
+    """Captured passes (with the compiled small ops: compiled in the warm-up, captured after) give the eager
+    generation's tokens and logits, on the first replay and on later ones."""
     torch.manual_seed(0)
     model = realiisr.build("real_iisr_x4_tiny", device="cuda").eval()
     runs = {}
     for graphs in (False, True, True):  # the second graphed run replays what the first captured
+        model.generator.compile_small_ops(compiled and graphs)
         for seed in (1, 2):
             lr = _lr(model, 2, seed).cuda()
             with torch.autocast("cuda", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
@@ -164,10 +168,11 @@ def test_cuda_graphs_replay_the_eager_generation(dtype):
             runs.setdefault((graphs, seed), []).append(out)
     (entry,) = model.generator.__dict__["_scale_graphs"].values()
     assert entry.captured
+    tol = 1e-4 if compiled else 1e-5
     for seed in (1, 2):
         eager = runs[(False, seed)][0]
         for replay in runs[(True, seed)]:
             for a, b in zip(eager["indices"], replay["indices"], strict=True):
                 assert torch.equal(a, b)
             for a, b in zip(eager["logits"], replay["logits"], strict=True):
-                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+                torch.testing.assert_close(a, b, rtol=tol, atol=tol)
