@@ -56,7 +56,7 @@ if want memcheck && command -v compute-sanitizer >/dev/null; then
     tests/ops/test_cac_embedding.py tests/ops/test_toc_loss.py -k "cuda and (deterministic or never_reads or match_reference)"
 fi
 if want model; then
-  run bench_model 150 $PY -m pytest "${bench[@]}" -k "cuda or inference" --benchmark-json="$OUT/bench_model.json" \
+  run bench_model 300 $PY -m pytest "${bench[@]}" -k "cuda or inference" --benchmark-json="$OUT/bench_model.json" \
     benchmarks/bench_upscale.py benchmarks/bench_model.py
 fi
 if want train; then  # the 1.1 B training step: bf16, batch 4, with/without activation checkpointing, flex attention
