@@ -57,6 +57,7 @@ def test_inference(benchmark, recipe, batch, cuda_rounds, cpu_rounds, impl):
     lr = torch.rand(batch, 3, size, size, device=device) * 2 - 1
     dtype = torch.bfloat16 if device == "cuda" else None
 
+    model.generator.release_graphs()  # the model is shared between cases: no capture of another case
     model.generator.compile_small_ops(compiled)
 
     def run():

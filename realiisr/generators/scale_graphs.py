@@ -64,10 +64,11 @@ class ScaleGraphs:
 
     @staticmethod
     def key_for(generator: "VARGenerator", start: Tensor, cond: Tensor) -> Hashable:
-        """What a capture depends on: shapes, dtypes, device, autocast, and where every weight lives (a graph
-        reads the weights by address: ``model.to(...)`` or a reassigned parameter must capture anew)."""
+        """What a capture depends on: shapes, dtypes, device, autocast, whether the blocks run compiled, and
+        where every weight lives (a graph reads the weights by address: ``model.to(...)`` or a reassigned
+        parameter must capture anew)."""
         return (tuple(start.shape), start.dtype, cond.dtype, start.device, _autocast_state(start.device.type),
-                tuple(p.data_ptr() for p in generator.parameters()))
+                tuple(block.compiled for block in generator.blocks), tuple(p.data_ptr() for p in generator.parameters()))
 
     @property
     def captured(self) -> bool:
