@@ -10,7 +10,8 @@ import argparse
 import json
 from collections import defaultdict
 
-EXTRA = (("images_per_s", "images/s"), ("kernel_launches", "launches"), ("tiles_per_s", "tiles/s"))
+EXTRA = (("images_per_s", "images/s"), ("kernel_launches", "launches"), ("host_launch_calls", "host launches"),
+         ("tiles_per_s", "tiles/s"))
 
 
 def _impl(bench: dict) -> str:
