@@ -46,7 +46,6 @@ class ScaleGraphs:
         if generator.training:
             raise RuntimeError("ScaleGraphs: the generator is in training mode (drop path would be frozen into the graphs)")
         self.generator = generator
-        self.key = self.key_for(generator, start, cond)
         self.autocast = _autocast_state(start.device.type)
         rows = start.shape[0]
         self.start = torch.zeros_like(start)
@@ -96,14 +95,12 @@ class ScaleGraphs:
         with torch.autocast(self.start.device.type, dtype=dtype, enabled=enabled, cache_enabled=False):
             yield
 
-    def _eager_pass(self) -> list[Tensor]:
+    def _eager_pass(self) -> None:
         self._set_caching(True)
         try:
-            out = []
             for si, source in enumerate(self.sources):
-                out.append(self.generator.scale_logits(si, source, self.cond))
+                self.generator.scale_logits(si, source, self.cond)
                 self._adopt_kv_buffers()
-            return out
         finally:
             self._set_caching(False)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
@@ -23,6 +22,7 @@ from torch import Tensor
 
 from realiisr.data.io import pil_bicubic
 from realiisr.inference.color_fix import apply_color_fix
+from realiisr.ops import cpu_vector_isa
 
 if TYPE_CHECKING:  # the model imports this package lazily; no cycle at import time
     from realiisr.model import RealIISR
@@ -39,9 +39,7 @@ def preferred_dtype(device: torch.device) -> str:
     emulated and slower on AVX2 CPUs). ``ATEN_CPU_CAPABILITY`` and ``REALIISR_MAX_CPU_ISA`` caps count."""
     if device.type == "cuda":
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
-    if device.type != "cpu" or torch.backends.cpu.get_cpu_capability() != "AVX512":
-        return "float32"
-    if os.environ.get("REALIISR_MAX_CPU_ISA", "").lower() in ("avx2", "baseline"):
+    if device.type != "cpu" or cpu_vector_isa() != "avx512":
         return "float32"
     native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or \
         getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from realiisr.ops._dispatch import FUSED_OPS, choose_backend, grad_will_flow, use_backend
+from realiisr.ops._dispatch import FUSED_OPS, choose_backend, cpu_vector_isa, grad_will_flow, use_backend
 from realiisr.ops._loader import ExtensionState, extension_state
 from realiisr.ops.cac import cac_codebook, cac_embedding
 from realiisr.ops.group_norm_silu import group_norm_silu
@@ -20,7 +20,8 @@ __all__ = [
     "cac_embedding",
     "group_norm_silu",
     "scale_attention",
-    "toc_loss", "status", "build_info", "use_backend", "choose_backend", "grad_will_flow", "extension_state",
+    "toc_loss", "status", "build_info", "use_backend", "choose_backend", "grad_will_flow", "cpu_vector_isa",
+    "extension_state",
     "ExtensionState"]
 
 

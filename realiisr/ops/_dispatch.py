@@ -10,7 +10,7 @@ import torch
 
 from realiisr.ops._loader import OPS_ENV, extension_state, requested_backend
 
-__all__ = ["choose_backend", "use_backend", "grad_will_flow", "FUSED_OPS"]
+__all__ = ["choose_backend", "use_backend", "grad_will_flow", "cpu_vector_isa", "FUSED_OPS"]
 
 #: Public op name → device types with a fused kernel (empty: eager reference only, for now).
 FUSED_OPS = {"toc_loss": ("cpu", "cuda"), "cac_embedding": ("cpu", "cuda"), "cac_codebook": ("cpu", "cuda"),
@@ -51,18 +51,26 @@ AVX2_ONLY_RULES = {
 SHORT_SEQUENCE = 1024
 
 
+_ISA_LEVELS = ("baseline", "avx2", "avx512")
+
+
+def cpu_vector_isa() -> str:
+    """The widest vector level CPU code may use here: ``"avx512"``, ``"avx2"`` or ``"baseline"`` — ATen's
+    capability (``ATEN_CPU_CAPABILITY`` caps it), capped again by ``REALIISR_MAX_CPU_ISA=avx2|baseline``
+    (which the extension's kernels honour too)."""
+    aten = {"AVX512": "avx512", "AVX2": "avx2"}.get(torch.backends.cpu.get_cpu_capability(), "baseline")
+    cap = os.environ.get("REALIISR_MAX_CPU_ISA", "").lower()
+    if cap in _ISA_LEVELS:
+        return _ISA_LEVELS[min(_ISA_LEVELS.index(aten), _ISA_LEVELS.index(cap))]
+    return aten
+
+
 def _cpu_is_avx2_only() -> bool:
-    if os.environ.get("REALIISR_MAX_CPU_ISA", "").lower() == "avx2":
-        return True
-    return torch.backends.cpu.get_cpu_capability() == "AVX2"
+    return cpu_vector_isa() == "avx2"
 
 
 def _cpu_has_avx2() -> bool:
-    """AVX2 as ATen sees it (``ATEN_CPU_CAPABILITY`` caps it) and not capped by ``REALIISR_MAX_CPU_ISA=baseline``
-    (which the extension's kernels honour too)."""
-    if os.environ.get("REALIISR_MAX_CPU_ISA", "").lower() == "baseline":
-        return False
-    return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+    return cpu_vector_isa() in ("avx2", "avx512")
 
 
 def grad_will_flow(*tensors: Optional[torch.Tensor]) -> bool:

@@ -49,7 +49,18 @@ def test_the_rule_reaches_the_op(monkeypatch):
 
 
 def test_max_cpu_isa_env_marks_the_cpu_avx2_only(monkeypatch):
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
     monkeypatch.setenv("REALIISR_MAX_CPU_ISA", "avx2")
     assert _dispatch._cpu_is_avx2_only()
     monkeypatch.setenv("REALIISR_MAX_CPU_ISA", "baseline")
     assert not _dispatch._cpu_has_avx2()
+
+
+@pytest.mark.parametrize("aten, cap, expected", [
+    ("AVX512", "", "avx512"), ("AVX512", "avx2", "avx2"), ("AVX512", "baseline", "baseline"),
+    ("AVX2", "", "avx2"), ("AVX2", "avx512", "avx2"), ("DEFAULT", "avx2", "baseline"), ("AVX2", "junk", "avx2"),
+])
+def test_cpu_vector_isa_is_aten_capped_by_the_env(monkeypatch, aten, cap, expected):
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: aten)
+    monkeypatch.setenv("REALIISR_MAX_CPU_ISA", cap)
+    assert _dispatch.cpu_vector_isa() == expected
