@@ -56,11 +56,15 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return [round(i * step) for i in range(count)]
 
 
-def _ramp(length: int, overlap: int) -> Tensor:
-    """1 in the middle, rising linearly over ``overlap`` samples at each end (never exactly 0)."""
+def _ramp(length: int, overlap: int, dead: int = 0) -> Tensor:
+    """1 in the middle, rising linearly over ``overlap`` samples at each end; the outer ``dead`` samples of
+    those (where the decoder's zero-padded convolutions bend the output) get a weight of 1e-6, so they count
+    only where no other tile covers the pixel. Never exactly 0."""
     w = torch.ones(length, dtype=torch.float64)
     if overlap > 0:
-        edge = (torch.arange(overlap, dtype=torch.float64) + 0.5) / overlap
+        dead = min(dead, overlap - 1)
+        edge = torch.full((overlap,), 1e-6, dtype=torch.float64)
+        edge[dead:] = (torch.arange(overlap - dead, dtype=torch.float64) + 0.5) / (overlap - dead)
         w[:overlap] = edge
         w[-overlap:] = torch.minimum(w[-overlap:], edge.flip(0))
     return w
@@ -72,6 +76,10 @@ class Upscaler:
 
     model: "RealIISR"
     overlap: int = 8  # in LR pixels
+    # LR pixels reflected around the frame before tiling, so that the frame's own border lies inside a tile
+    # (a tile's outer ~5 LR pixels come back up to 3.5 grey levels off on a flat frame: zero padding in the
+    # decoder); the same number of pixels at each tile edge gets almost no blending weight (at most overlap/2)
+    border: int = 4
     batch_size: int = 32  # tiles per pass; halved on CUDA out-of-memory (8 → 32: 2.8 → 2.25 s per CPU frame)
     cfg: float = 1.0
     top_k: int = 1
@@ -98,16 +106,16 @@ class Upscaler:
             raise ValueError("upscale: the frame contains NaN or Inf")
         tile, s = self.lr_tile, self.model.scale
         _, h, w = frame.shape
-        pad_h, pad_w = max(0, tile - h), max(0, tile - w)
-        if pad_h or pad_w:
-            mode = "reflect" if pad_h < h and pad_w < w else "replicate"
-            frame = torch.nn.functional.pad(frame[None], (0, pad_w, 0, pad_h), mode=mode)[0]
-        _, hp, wp = frame.shape
         overlap = min(self.overlap, tile // 2)
+        dead = min(max(0, self.border), overlap // 2)
+        (top, bottom), (left, right) = (_margins(n, tile, overlap, self.border) for n in (h, w))
+        frame = _pad(frame, top, bottom, left, right)
+        _, hp, wp = frame.shape
         boxes = [(y, x) for y in tile_starts(hp, tile, overlap) for x in tile_starts(wp, tile, overlap)]
         out = torch.zeros(hp * s, wp * s, dtype=torch.float64)
         weight = torch.zeros_like(out)
-        window = torch.outer(_ramp(tile * s, overlap * s), _ramp(tile * s, overlap * s))
+        ramp = _ramp(tile * s, overlap * s, dead * s)
+        window = torch.outer(ramp, ramp)
         device = next(self.model.parameters()).device
         generator = torch.Generator(device=device).manual_seed(self.seed) if self.seed is not None else None
         dtype = preferred_dtype(device) if self.dtype == "auto" else self.dtype
@@ -139,8 +147,27 @@ class Upscaler:
                 out[y * s : (y + tile) * s, x * s : (x + tile) * s] += patch * window
                 weight[y * s : (y + tile) * s, x * s : (x + tile) * s] += window
             first += len(chunk)
-        result = (out / weight)[: h * s, : w * s]
+        result = (out / weight)[top * s : (top + h) * s, left * s : (left + w) * s]
         return result.clamp(0, 1).float()[None]
+
+
+def _margins(length: int, tile: int, overlap: int, border: int) -> tuple[int, int]:
+    """LR pixels to reflect before and after a side of ``length``: at least ``border``, and then as many as
+    the same number of tiles covers anyway (more margin at no cost), at least up to one tile."""
+    padded = max(tile, length + 2 * border)
+    count = len(tile_starts(padded, tile, overlap))
+    covered = max(padded, tile + (count - 1) * max(1, tile - overlap))
+    extra = covered - length
+    return extra // 2, extra - extra // 2
+
+
+def _pad(frame: Tensor, top: int, bottom: int, left: int, right: int) -> Tensor:
+    """Reflect padding (replicate where the frame is too small to reflect)."""
+    if not (top or bottom or left or right):
+        return frame
+    _, h, w = frame.shape
+    mode = "reflect" if max(top, bottom) < h and max(left, right) < w else "replicate"
+    return torch.nn.functional.pad(frame[None], (left, right, top, bottom), mode=mode)[0]
 
 
 def upscale_frame(model: "RealIISR", frame: Tensor, **settings) -> Tensor:
