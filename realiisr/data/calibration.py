@@ -8,6 +8,7 @@ residual is reported in 8-bit grey levels (RMS over the inner frame). This is th
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -20,7 +21,8 @@ from realiisr.data.degradations import DegradationPipeline, _blur, _disk_kernel,
 from realiisr.data.io import pil_bicubic
 from realiisr.data.registration import Similarity, apply_similarity, estimate_similarity, fit_gain_offset
 
-__all__ = ["LRFormation", "register_to_lr", "residual_grey_levels", "fit_lr_formation", "preset_residuals"]
+__all__ = ["LRFormation", "register_to_lr", "residual_grey_levels", "fit_lr_formation", "preset_residuals",
+           "CameraStatistics", "camera_statistics", "camera_steps", "laplacian_ratio", "synthetic_laplacian_ratio"]
 
 _WIDTHS = tuple(float(w) for w in np.arange(0.5, 10.01, 0.25))
 
@@ -80,3 +82,79 @@ def preset_residuals(hr: Tensor, lr: Tensor, preset: str = "flir_iisr", draws: i
     pipeline = pipeline or preset_pipeline(preset, scale)
     generator = torch.Generator().manual_seed(seed)
     return [residual_grey_levels(pipeline(registered, generator), lr, border)[0] for _ in range(draws)]
+
+
+def _laplacian_energy(frame: Tensor, border: int) -> float:
+    kernel = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=torch.float64)[None, None]
+    lap = F.conv2d(frame.double().reshape(-1, 1, *frame.shape[-2:]), kernel)
+    b = max(0, border - 1)
+    return float(lap[..., b : lap.shape[-2] - b, b : lap.shape[-1] - b].square().mean())
+
+
+@dataclass(frozen=True)
+class CameraStatistics:
+    """What separates a real LR from its best blur + area fit (grey levels): the RMS ``residual``; the
+    Laplacian-energy ``lap_ratio`` of real LR over the fit; ``noise``, the white-noise std that explains the
+    extra Laplacian energy (white noise of std s carries 20 s² of it); the low-frequency part of the residual
+    (``low``, a Gaussian of 3 LR px); and the row / column stripes of its high-pass part."""
+
+    residual: float
+    lap_ratio: float
+    noise: float
+    low: float
+    rows: float
+    columns: float
+
+
+def _fitted_degradation(hr: Tensor, lr: Tensor, scale: int) -> tuple[Tensor, int, LRFormation]:
+    fit = fit_lr_formation(hr, lr, scale)
+    registered, _, border = register_to_lr(hr, lr, scale)
+    kernel = _gaussian_kernel(fit.width) if fit.psf == "gaussian" else _disk_kernel(fit.width)
+    return F.avg_pool2d(_blur(registered, kernel)[None], scale)[0], border, fit
+
+
+def laplacian_ratio(lr: Tensor, degraded: Tensor, border: int) -> float:
+    """Laplacian energy of ``lr`` over that of ``degraded`` mapped onto it by the least-squares gain."""
+    inner = (..., slice(border, lr.shape[-2] - border), slice(border, lr.shape[-1] - border))
+    gain, _ = fit_gain_offset(degraded[inner].double(), lr[inner].double())
+    return _laplacian_energy(lr, border) / max(_laplacian_energy(degraded * gain, border), 1e-12)
+
+
+def camera_statistics(hr: Tensor, lr: Tensor, scale: int = 4) -> CameraStatistics:
+    """The camera-processing statistics of one real pair (see :class:`CameraStatistics`)."""
+    degraded, border, fit = _fitted_degradation(hr, lr, scale)
+    inner = (..., slice(border, lr.shape[-2] - border), slice(border, lr.shape[-1] - border))
+    gain, offset = fit_gain_offset(degraded[inner].double(), lr[inner].double())
+    residual = lr.double() - (gain * degraded.double() + offset)
+    low = _blur(residual, _gaussian_kernel(3.0))
+    high = (residual - low)[inner]
+    excess = _laplacian_energy(lr, border) - _laplacian_energy(degraded * gain, border)
+    return CameraStatistics(
+        residual=fit.residual, lap_ratio=laplacian_ratio(lr, degraded, border),
+        noise=math.sqrt(max(excess, 0.0) / 20) * 255, low=float(low[inner].square().mean().sqrt()) * 255,
+        rows=float(high.mean(dim=-1).std()) * 255, columns=float(high.mean(dim=-2).std()) * 255)
+
+
+def camera_steps(stats: Sequence[CameraStatistics]) -> list[dict]:
+    """Camera-processing degradation steps (LR grid, before quantisation) whose ranges span ``stats``: what
+    ``flir_iisr_camera`` was set from, and what a leave-one-pair-out check builds from the other pairs."""
+    def span(values: Sequence[float]) -> list[float]:
+        return [min(values) / 255, max(values) / 255]
+
+    return [
+        {"type": "local_agc", "rms": span([s.low for s in stats])},
+        {"type": "sensor_noise", "shot": [0.0, 0.0], "read": span([s.noise for s in stats])},
+        {"type": "fixed_pattern_noise", "column_std": [0.0, max(s.columns for s in stats) / 255],
+         "row_std": [0.0, max(s.rows for s in stats) / 255]},
+    ]
+
+
+def synthetic_laplacian_ratio(hr: Tensor, lr: Tensor, steps: Sequence[dict], draws: int = 8, scale: int = 4,
+                              seed: int = 0) -> float:
+    """Median Laplacian ratio of the real LR over its fitted blur + area degradation followed by ``steps``
+    (and 8-bit storage): 1.0 when the steps add the high-frequency energy the camera adds."""
+    degraded, border, _ = _fitted_degradation(hr, lr, scale)
+    pipeline = DegradationPipeline([*steps, {"type": "quantize", "bits": 8}])
+    generator = torch.Generator().manual_seed(seed)
+    ratios = [laplacian_ratio(lr, pipeline(degraded, generator), border) for _ in range(draws)]
+    return float(np.median(ratios))

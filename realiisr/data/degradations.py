@@ -167,6 +167,24 @@ class SensorNoise(Degradation):
         return frame + std * torch.randn(frame.shape, generator=generator, dtype=frame.dtype)
 
 
+@DEGRADATIONS.register(name="local_agc")
+class LocalAGC(Degradation):
+    """The camera's local brightness processing: a smooth random offset field (cells of ``cell`` pixels,
+    bicubic-interpolated) of RMS ``rms`` — the low-frequency part of what separates real LR from its best blur
+    fit (0.9–1.5 grey levels on the FLIR-IISR sample pairs)."""
+
+    def __init__(self, rms: Sequence[float] = (0.0035, 0.006), cell: int = 12) -> None:
+        self.rms, self.cell = tuple(rms), int(cell)
+
+    def __call__(self, frame: Tensor, generator: torch.Generator) -> Tensor:
+        c, h, w = frame.shape
+        rms = _uniform(generator, *self.rms)
+        coarse = torch.randn(1, 1, max(2, -(-h // self.cell) + 1), max(2, -(-w // self.cell) + 1), generator=generator)
+        field = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)[0]
+        field = field - field.mean()
+        return frame + (field * (rms / field.square().mean().sqrt().clamp_min(1e-8))).to(frame.dtype)
+
+
 @DEGRADATIONS.register(name="quantize")
 class Quantize(Degradation):
     """Storage at ``bits`` per pixel (FLIR-IISR's LR frames are 8-bit)."""
@@ -225,7 +243,7 @@ def _default_steps(scale: int) -> list[dict[str, Any]]:
 
 
 def _flir_iisr_steps(scale: int) -> list[dict[str, Any]]:
-    """The LR formation fitted to FLIR-IISR's real pairs (:mod:`realiisr.data.calibration`, docs/degradations.md).
+    """The LR formation fitted to FLIR-IISR's real pairs (:mod:`realiisr.data.calibration`, docs/training.md).
 
     Fitted on the registered sample pairs: a Gaussian PSF of sigma 2.75-3.5 HR px (or a disk of radius
     4.75-6) followed by x4 area averaging leaves 2.0-4.7 grey levels of residual against the real LR, plain
@@ -245,6 +263,22 @@ def _flir_iisr_steps(scale: int) -> list[dict[str, Any]]:
     ]
 
 
+def _flir_iisr_camera_steps(scale: int) -> list[dict[str, Any]]:
+    """``flir_iisr`` with the camera's own LR-side processing measured on the sample pairs
+    (:func:`realiisr.data.calibration.camera_statistics`, ``docs/training.md``): the Laplacian energy that
+    real LR carries beyond its best blur fit is uncorrelated with the fit (noise-like: 0.95–1.6 grey levels of
+    white noise), row/column stripes reach ~0.7 levels, and a low-frequency local offset 0.9–1.5 levels.
+    Sharpening (unsharp masking) matched the energy but raised the residual on every pair, so it is left out.
+    The noise range is the one whose draws bracket the real Laplacian energy on all four pairs (``flir_iisr``'s
+    misses 000009_0; the full measured range overshoots three pairs, the measurement counting the real LR's
+    own 8-bit rounding and the stripes twice)."""
+    steps = _flir_iisr_steps(scale)
+    noise = {"type": "sensor_noise", "shot": [0.0, 0.002], "read": [0.002, 0.0055]}
+    stripes = {"type": "fixed_pattern_noise", "column_std": [0.0, 0.003], "row_std": [0.0, 0.003]}
+    agc = {"type": "local_agc", "rms": [0.0035, 0.006]}
+    return steps[:3] + [agc, noise, stripes] + steps[5:]
+
+
 def _flir_iisr_agc_steps(scale: int) -> list[dict[str, Any]]:
     """``flir_iisr`` plus the capture-to-capture AGC change fitted on the sample pairs (gain 1.01-1.16 of the
     HR over the LR, offsets up to 36 grey levels), applied to the LR."""
@@ -254,11 +288,12 @@ def _flir_iisr_agc_steps(scale: int) -> list[dict[str, Any]]:
 
 
 #: Named degradation pipelines: name → steps for a scale.
-PRESETS = {"default": _default_steps, "flir_iisr": _flir_iisr_steps, "flir_iisr_agc": _flir_iisr_agc_steps}
+PRESETS = {"default": _default_steps, "flir_iisr": _flir_iisr_steps, "flir_iisr_agc": _flir_iisr_agc_steps,
+           "flir_iisr_camera": _flir_iisr_camera_steps}
 
 
 def preset_pipeline(name: str, scale: int = 4) -> DegradationPipeline:
-    """The named preset (``default``, ``flir_iisr``, ``flir_iisr_agc``) for ``scale``."""
+    """The named preset (``default``, ``flir_iisr``, ``flir_iisr_agc``, ``flir_iisr_camera``) for ``scale``."""
     if name not in PRESETS:
         raise ValueError(f"unknown degradation preset {name!r}; known: {sorted(PRESETS)}")
     return DegradationPipeline(PRESETS[name](scale))

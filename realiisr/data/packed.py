@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from realiisr.data.io import IMAGE_SUFFIXES, read_frame, shrink_frame
+from realiisr.data.splits import is_sweep_holdout
 
 __all__ = ["FrameSource", "parse_source", "pack_crops", "load_packed", "PackedFramesError"]
 
@@ -58,17 +59,22 @@ def parse_source(text: str) -> FrameSource:
 
 
 def pack_crops(sources: Sequence[FrameSource], out: Union[str, Path], *, crop: int = 144, per_frame: int = 2,
-               seed: int = 0) -> dict:
+               seed: int = 0, exclude_sweep_holdout: bool = False) -> dict:
     """Cut ``per_frame`` random ``crop``² grey crops from every frame (after its source's shrink) into ``out``.
 
-    Frames smaller than the crop are skipped and counted. Returns the manifest stored in the file.
+    Frames smaller than the crop are skipped and counted; ``exclude_sweep_holdout`` leaves out the frames of the
+    sweep's held-out range (:mod:`realiisr.data.splits`), counted too. Returns the manifest stored in the file.
     """
     rng = np.random.default_rng(seed)
     crops: list[np.ndarray] = []
     origin: list[str] = []
     skipped: dict[str, int] = {}
+    excluded: dict[str, int] = {}
     for source in sources:
         for path in source.files:
+            if exclude_sweep_holdout and is_sweep_holdout(path):
+                excluded[str(source)] = excluded.get(str(source), 0) + 1
+                continue
             frame = shrink_frame(read_frame(path), source.shrink)[0].numpy()
             h, w = frame.shape
             if h < crop or w < crop:
@@ -82,7 +88,7 @@ def pack_crops(sources: Sequence[FrameSource], out: Union[str, Path], *, crop: i
         raise PackedFramesError(f"no frame of {[str(s) for s in sources]} is at least {crop}x{crop}")
     manifest = {"crop": crop, "per_frame": per_frame, "seed": seed, "count": len(crops),
                 "sources": [{"folder": str(s.folder), "shrink": s.shrink, "frames": len(s.files)} for s in sources],
-                "skipped_small": skipped}
+                "skipped_small": skipped, "excluded_sweep_holdout": excluded}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, crops=np.stack(crops), names=np.array(origin), manifest=np.array(json.dumps(manifest)))

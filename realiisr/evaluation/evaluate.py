@@ -20,7 +20,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 from torch import Tensor
 
@@ -110,13 +110,15 @@ class Evaluation:
 
 def evaluate_images(
     items: Sequence[tuple[str, dict[str, Tensor], Tensor]], metric_names: Sequence[str] = OFFLINE_METRICS,
-    *, border: int = 0, patch_size: int = 8, threshold: float = 0.1, register: bool = False, align: bool = False,
+    *, border: int = 0, patch_size: int = 8, threshold: float = 0.1, register: bool = False,
+    align: Union[bool, str] = False,
     loaded: Optional[tuple[dict[str, Callable], dict[str, str]]] = None,
 ) -> Evaluation:
     """``items``: (image name, {method: SR [1, H, W] in [0, 1]}, HR [1, H, W]) → an :class:`Evaluation`.
 
     ``register``: score the raw columns against the HR shifted onto the bicubic output (``"bicubic"``, else the
-    first method). ``align``: add the aligned columns (similarity registration + per-method gain/offset).
+    first method). ``align``: add the aligned columns (similarity registration + per-method gain/offset);
+    ``align="registered"``: the same columns for an HR already on the LR's grid (synthetic pairs), gain/offset only.
     ``loaded``: what :func:`load_metrics` returned, for callers that score image by image (pyiqa metrics are
     built once instead of per call); ``metric_names`` is then ignored.
     """
@@ -145,7 +147,9 @@ def evaluate_images(
             result.registration[name] = shift
             raw_hr, raw_crop = apply_shift(hr.double(), shift), max(border, shift_border(shift))
         aligned_hr = None
-        if align:
+        if align == "registered":
+            aligned_hr, aligned_crop = hr.double(), border
+        elif align:
             sim = estimate_similarity(hr, anchor)
             result.alignment[name] = (sim.scale, sim.dy, sim.dx)
             aligned_hr, aligned_crop = apply_similarity(hr.double(), sim), max(border, sim.border(tuple(hr.shape[-2:])))

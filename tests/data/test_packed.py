@@ -73,3 +73,16 @@ def test_discover_the_shared_samples_root(samples_dir):
     kinds = discover(samples_dir)
     assert ("pairs", samples_dir / "pairs") in kinds and ("frames", samples_dir / "frames" / "HR") in kinds
     assert all(path.name != "LR" for _, path in kinds)
+
+
+def test_pack_leaves_out_the_sweep_holdout(tmp_path):
+    """``--exclude-sweep-holdout`` drops HIT-UAV's 100 m sequences (the sweep's frames) and counts them."""
+    folder = tmp_path / "hit-uav"
+    _frames(folder, 2, (96, 96), prefix="0_100_30_0_0000")
+    _frames(folder, 3, (96, 96), prefix="1_60_40_0_0000")
+    main(["pack-frames", str(folder), "-o", str(tmp_path / "c.npz"), "--crop", "64", "--per-frame", "1",
+          "--exclude-sweep-holdout"])
+    _, names = load_packed(tmp_path / "c.npz")
+    assert sorted(names) == [f"1_60_40_0_0000{i}.png" for i in range(3)]
+    manifest = pack_crops([parse_source(str(folder))], tmp_path / "all.npz", crop=64, per_frame=1)
+    assert manifest["count"] == 5 and manifest["excluded_sweep_holdout"] == {}
