@@ -17,6 +17,8 @@ Recipe ``options`` (defaults reproduce the reference):
         probability-weighted code vectors of each scale (the posterior mean: higher PSNR, less texture).
     ``color_fix``: the grey-level correction that tiled upscaling applies by default against the upsampled LR:
         ``"adain"`` (the reference's test script), ``"wavelet"`` or ``"none"``.
+    ``cfg``: the default classifier-free-guidance strength of :meth:`RealIISR.sample` (the reference's test
+        setting 1.0); at 0 the negative half is not run, which halves the generator's work.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ _DEFAULT_OPTIONS = {
     "output_base": "none",
     "infer_decode": "indices",
     "color_fix": "adain",
+    "cfg": 1.0,
 }
 _CHOICES = {
     "pixel_loss_path": ("argmax", "soft"),
@@ -76,6 +79,9 @@ class RealIISR(nn.Module):
         for key, allowed in _CHOICES.items():
             if self.options[key] not in allowed:
                 raise ValueError(f"recipe {recipe.name!r}: option {key} must be one of {allowed}, got {self.options[key]!r}")
+        cfg = self.options["cfg"]
+        if isinstance(cfg, bool) or not isinstance(cfg, (int, float)) or not cfg >= 0:
+            raise ValueError(f"recipe {recipe.name!r}: option cfg must be a number >= 0, got {cfg!r}")
 
     @property
     def scale(self) -> int:
@@ -197,7 +203,7 @@ class RealIISR(nn.Module):
         lr: Tensor,
         labels: Optional[Tensor] = None,
         *,
-        cfg: float = 1.0,
+        cfg: Optional[float] = None,
         top_k: int = 1,
         top_p: float = 0.75,
         generator: Optional[torch.Generator] = None,
@@ -206,7 +212,8 @@ class RealIISR(nn.Module):
     ) -> Any:
         """Super-resolve ``lr`` (``[B, 3, H, W]`` in [-1, 1], already at the output size) → ``[B, 3, H, W]`` in [0, 1].
 
-        Defaults are the reference's test settings (cfg 1, top-k 1, top-p 0.75: greedy decoding).
+        Defaults are the reference's test settings (top-k 1, top-p 0.75: greedy decoding; cfg: the recipe's
+        option, 1 unless the recipe sets it).
         ``cuda_graphs``: replay the generator's per-scale passes from CUDA graphs (see
         :meth:`VARGenerator.generate`); generators without the option ignore it.
         """
@@ -231,7 +238,7 @@ class RealIISR(nn.Module):
 
         extra = {"cuda_graphs": True} if cuda_graphs else {}
         indices = self.generator.generate(
-            context, labels, next_input, cfg=cfg, top_k=top_k, top_p=top_p, generator=generator,
+            context, labels, next_input, cfg=self.options["cfg"] if cfg is None else cfg, top_k=top_k, top_p=top_p, generator=generator,
             on_logits=(lambda si, lg: logits_seen.append(lg.clone())) if keep_logits else None, **extra,
         )
         if soft:

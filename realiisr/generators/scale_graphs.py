@@ -36,11 +36,14 @@ class ScaleGraphs:
 
     Args:
         generator: the generator (in eval mode; its weights must keep their storage, see :meth:`key_for`).
-        start, cond: example start tokens ``[2B, first_l, width]`` and class embeddings ``[2B, width]``.
+        start, cond: example start tokens ``[2B, first_l, width]`` and class embeddings ``[2B, width]``
+            (``[B, ...]`` each when not ``guided``).
         capture: record CUDA graphs (CUDA tensors only); ``False`` runs the static-buffer path eagerly.
+        guided: both classifier-free-guidance halves run (cfg ≠ 0); the tokens of each scale are ``[B, ...]``.
     """
 
-    def __init__(self, generator: "VARGenerator", start: Tensor, cond: Tensor, capture: bool) -> None:
+    def __init__(self, generator: "VARGenerator", start: Tensor, cond: Tensor, capture: bool,
+                 guided: bool = True) -> None:
         if capture and not start.is_cuda:
             raise ValueError(f"ScaleGraphs: CUDA graphs need CUDA tensors, got the start tokens on {start.device}")
         if generator.training:
@@ -52,7 +55,7 @@ class ScaleGraphs:
         self.cond = torch.zeros_like(cond)
         z = generator.word_embed.in_features
         self.sources: list[Tensor] = [self.start] + [
-            start.new_zeros((rows // 2, pn * pn, z), dtype=torch.float32) for pn in generator.patch_nums[1:]
+            start.new_zeros((rows // 2 if guided else rows, pn * pn, z), dtype=torch.float32) for pn in generator.patch_nums[1:]
         ]
         self.kv: Optional[list[tuple[Tensor, Tensor]]] = None
         self.graphs: list["torch.cuda.CUDAGraph"] = []
@@ -62,11 +65,11 @@ class ScaleGraphs:
             self._capture()
 
     @staticmethod
-    def key_for(generator: "VARGenerator", start: Tensor, cond: Tensor) -> Hashable:
+    def key_for(generator: "VARGenerator", start: Tensor, cond: Tensor, guided: bool = True) -> Hashable:
         """What a capture depends on: shapes, dtypes, device, autocast, whether the blocks run compiled, and
         where every weight lives (a graph reads the weights by address: ``model.to(...)`` or a reassigned
         parameter must capture anew)."""
-        return (tuple(start.shape), start.dtype, cond.dtype, start.device, _autocast_state(start.device.type),
+        return (tuple(start.shape), guided, start.dtype, cond.dtype, start.device, _autocast_state(start.device.type),
                 tuple(block.compiled for block in generator.blocks), tuple(p.data_ptr() for p in generator.parameters()))
 
     @property

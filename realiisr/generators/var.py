@@ -151,7 +151,8 @@ class VARGenerator(Generator):
             # contiguous: under bf16 autocast a transposed input takes another GEMM path (other roundings),
             # and the captured pass reads a contiguous static buffer
             x = self.word_embed(source.float().contiguous()) + lvl
-            x = torch.cat([x, x])
+            if cond.shape[0] != x.shape[0]:  # both guidance halves see the same tokens
+                x = torch.cat([x, x])
         return self._run(x, cond, rows, None, last_only=si == 0)
 
     @torch.no_grad()
@@ -182,12 +183,17 @@ class VARGenerator(Generator):
         Returns:
             The sampled indices of every scale, ``[B, pn²]`` each.
         """
-        b = context.shape[0]
-        negative = torch.full_like(labels, self.num_classes - 1)
-        cond = self.class_emb(torch.cat([labels, negative]))
-        start = torch.cat([context, context]) if context.shape[0] == b else context
+        b = labels.shape[0]
+        # cfg 0 weights the negative half by t = 0 at every scale: it is not run at all (half the passes' work)
+        guided = cfg != 0
+        if guided:
+            negative = torch.full_like(labels, self.num_classes - 1)
+            cond = self.class_emb(torch.cat([labels, negative]))
+            start = torch.cat([context, context]) if context.shape[0] == b else context
+        else:
+            cond, start = self.class_emb(labels), context[:b]
         start = torch.cat([start, cond.unsqueeze(1)], dim=1)
-        graphs = self.scale_graphs(start, cond) if cuda_graphs else None
+        graphs = self.scale_graphs(start, cond, guided) if cuda_graphs else None
         if graphs is None:
             for block in self.blocks:
                 block.attn.set_caching(True, capacity=self.level_ends[-1])
@@ -198,8 +204,9 @@ class VARGenerator(Generator):
                 graphs.begin(start, cond)
             for si in range(len(self.patch_nums)):
                 logits = graphs.logits(si, source) if graphs is not None else self.scale_logits(si, source, cond)
-                t = cfg * si / last if last else 0.0
-                logits = (1 + t) * logits[:b] - t * logits[b:]
+                if guided:
+                    t = cfg * si / last if last else 0.0
+                    logits = (1 + t) * logits[:b] - t * logits[b:]
                 if on_logits is not None:
                     on_logits(si, logits)
                 idx = sample_top_k_top_p(logits, top_k, top_p, generator)
@@ -214,10 +221,10 @@ class VARGenerator(Generator):
                     block.attn.set_caching(False)
         return indices
 
-    def scale_graphs(self, start: Tensor, cond: Tensor) -> Optional[ScaleGraphs]:
+    def scale_graphs(self, start: Tensor, cond: Tensor, guided: bool = True) -> Optional[ScaleGraphs]:
         """The :class:`ScaleGraphs` for these inputs' batch, dtypes, device and autocast state (and these
         weights' storage), captured on first use; the last two are kept. ``None`` where the capture failed."""
-        key = ScaleGraphs.key_for(self, start, cond)
+        key = ScaleGraphs.key_for(self, start, cond, guided)
         cache = self.__dict__.setdefault("_scale_graphs", {})
         if key not in cache:
             while len(cache) >= 2:
@@ -225,7 +232,7 @@ class VARGenerator(Generator):
                 if evicted is not None:
                     evicted.release()
             try:
-                cache[key] = ScaleGraphs(self, start, cond, capture=start.is_cuda)
+                cache[key] = ScaleGraphs(self, start, cond, capture=start.is_cuda, guided=guided)
             except torch.OutOfMemoryError:
                 raise  # the caller's to handle (the upscaler retries with fewer tiles)
             except RuntimeError as exc:

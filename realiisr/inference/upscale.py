@@ -81,7 +81,7 @@ class Upscaler:
     # decoder); the same number of pixels at each tile edge gets almost no blending weight (at most overlap/2)
     border: int = 4
     batch_size: int = 32  # tiles per pass; halved on CUDA out-of-memory (8 → 32: 2.8 → 2.25 s per CPU frame)
-    cfg: float = 1.0
+    cfg: Optional[float] = None  # None: the recipe's option (1, the reference's; 0 for the shipped recipe)
     top_k: int = 1
     top_p: float = 0.75
     seed: Optional[int] = None

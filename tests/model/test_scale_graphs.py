@@ -49,8 +49,8 @@ def _sample(model, lr, dtype, graphs, **settings):
 
 
 @pytest.mark.parametrize("dtype", [None, torch.bfloat16])
-@pytest.mark.parametrize("settings", [{"cfg": 1.5}, {"cfg": 3.0, "top_k": 8, "top_p": 0.9, "seed": 3}],
-                         ids=["greedy", "sampled"])
+@pytest.mark.parametrize("settings", [{"cfg": 1.5}, {"cfg": 3.0, "top_k": 8, "top_p": 0.9, "seed": 3}, {"cfg": 0.0}],
+                         ids=["greedy", "sampled", "unguided"])
 def test_static_passes_give_the_eager_numbers(tiny, dtype, settings):
     """Two different samples in a row through the same static buffers (a stale cache row or input would
     show in the second) equal the eager generation bit for bit: indices, logits of every scale, image."""
@@ -103,6 +103,7 @@ def test_captures_are_keyed_by_batch_and_weights_and_bounded(tiny):
         gen.head.weight = head
     start, cond = torch.zeros(2, gen.first_l, gen.width), torch.zeros(2, gen.width)
     plain = ScaleGraphs.key_for(gen, start, cond)
+    assert ScaleGraphs.key_for(gen, start, cond, guided=False) != plain  # 2 tiles unguided, not 1 guided
     gen.compile_small_ops()
     try:  # graphs captured with eager small ops are not replayed for compiled ones
         assert ScaleGraphs.key_for(gen, start, cond) != plain
@@ -183,3 +184,30 @@ def test_cuda_graphs_replay_the_eager_generation(dtype, compiled):
                 assert torch.equal(a, b)
             for a, b in zip(eager["logits"], replay["logits"], strict=True):
                 torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+
+
+def test_unguided_generation_runs_one_half_and_equals_guidance_at_zero_strength(tiny):
+    """cfg 0 skips the negative half (the head sees B rows per scale, not 2B) and gives the numbers of the
+    guided path whose weight t is (nearly) 0 at every scale."""
+    rows: list[int] = []
+    hook = tiny.generator.head.register_forward_hook(lambda module, args, out: rows.append(args[0].shape[0]))
+    try:
+        lr = _lr(tiny, 3, 5)
+        unguided = _sample(tiny, lr, None, False, cfg=0.0)
+        assert set(rows) == {3}
+        rows.clear()
+        guided = _sample(tiny, lr, None, False, cfg=1e-9)
+        assert set(rows) == {6}
+    finally:
+        hook.remove()
+    for a, b in zip(unguided["indices"], guided["indices"], strict=True):
+        assert torch.equal(a, b)
+    torch.testing.assert_close(unguided["img"], guided["img"], atol=1e-5, rtol=0)
+
+
+def test_the_recipe_sets_the_default_guidance():
+    shipped = realiisr.build("real_iisr_x4_flir")
+    assert shipped.options["cfg"] == 0.0 and realiisr.build("real_iisr_x4_tiny").options["cfg"] == 1.0
+    recipe = shipped.recipe.replace(options={**shipped.recipe.options, "cfg": -1})
+    with pytest.raises(ValueError, match="option cfg must be a number >= 0"):
+        realiisr.build(recipe)
