@@ -1,10 +1,12 @@
 """``realiisr upscale INPUT... -o OUT``: super-resolve thermal frames of any size, keeping their bit depth.
 
 Frames go through :func:`realiisr.inference.images.upscale_image`, as :meth:`RealIISR.upscale` does: 8-bit
-frames on the fixed [0, 255] range; 16-bit (radiometric) frames by ``--normalize``: ``minmax`` (default) maps
-each frame's own [min, max] to [0, 1] for the model and the result back through the same linear mapping;
-``fixed`` uses [0, 65535]. A file that fails is reported and
-the others continue; the exit status is 1 if any failed.
+frames on the fixed [0, 255] range; pseudo-colour frames through their palette (``--palette``: detected, named,
+a colour-bar image, or ``none`` for the luminance) and back into it; 16-bit and float-temperature (radiometric)
+frames by ``--normalize``: ``sequence`` (default) maps the [min, max] over all of this run's radiometric inputs
+to [0, 1], so every frame of a sequence shares one mapping, ``minmax`` each frame's own, ``fixed`` [0, 65535],
+``--range LOW:HIGH`` a given one; their output's block means equal the input (``--no-radiometric`` turns that
+off). A file that fails is reported and the others continue; the exit status is 1 if any failed.
 """
 from __future__ import annotations
 
@@ -44,11 +46,62 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "0 for the shipped one, where guidance moved no score by 0.01 dB and cost half the generation)")
     parser.add_argument("--top-k", type=int, default=1)
     parser.add_argument("--top-p", type=float, default=0.75)
-    parser.add_argument("--normalize", choices=("minmax", "fixed"), default="minmax", help="16-bit frames only")
+    parser.add_argument("--normalize", choices=("sequence", "minmax", "fixed"), default="sequence",
+                        help="radiometric frames (16-bit, float temperatures): one [min, max] over the run's inputs, "
+                        "each frame's own, or [0, 65535]")
+    parser.add_argument("--range", type=_value_range, default=None, metavar="LOW:HIGH",
+                        help="radiometric frames: map these counts or temperatures to the model's [0, 1]")
+    parser.add_argument("--radiometric", action=argparse.BooleanOptionalAction, default=None,
+                        help="make every output block's mean equal its input pixel (default: on for 16-bit and "
+                        "float-temperature frames)")
+    parser.add_argument("--palette", default="auto", metavar="NAME|auto|none|FILE",
+                        help="pseudo-colour frames: auto-detect the palette, name one (ironbow, rainbow, inferno, "
+                        "...; `realiisr.camera.palettes`), give an image of the colour bar, or none (luminance)")
     parser.add_argument("--color-fix", choices=("adain", "wavelet", "none"), default=None,
                         help="grey-level correction against the upsampled LR (default: the recipe's; the reference "
                         "applies adain)")
     parser.set_defaults(run=_run)
+
+
+def _value_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW:HIGH, got {text!r}") from None
+    if not high > low:
+        raise argparse.ArgumentTypeError(f"HIGH must exceed LOW, got {text!r}")
+    return low, high
+
+
+def _palette(text: str):
+    """``auto``, ``none``, a built-in palette (checked now, not once per file) or one read from an image file."""
+    from realiisr.camera.palettes import get_palette, palette_from_image
+
+    if text in ("auto", "none"):
+        return text
+    return palette_from_image(text) if Path(text).is_file() else get_palette(text)
+
+
+def _sequence_range(inputs: list[Path]):
+    """One mapping for the run's radiometric frames (``None`` where fewer than two); unreadable files are
+    skipped here and reported when their turn comes."""
+    from realiisr.camera.radiometric import shared_range
+    from realiisr.data.io import read_image
+    from realiisr.inference.images import radiometric_values
+
+    values = []
+    for path in inputs:
+        try:
+            found = radiometric_values(read_image(path))
+        except ValueError:
+            continue
+        if found is not None:
+            values.append(found)
+    if len(values) < 2:
+        return None
+    value_range = shared_range(values)
+    _LOG.info("radiometric frames mapped from %g to %g (the range over this run's %d)", *value_range, len(values))
+    return value_range
 
 
 def collect_inputs(items: list[str]) -> list[Path]:
@@ -72,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
 
     import realiisr
     from realiisr.data.io import read_image
-    from realiisr.inference.images import upscale_image
+    from realiisr.inference.images import radiometric_values, upscale_image
 
     from realiisr.core.recipes import RecipeError, recipe_for_weights
 
@@ -92,10 +145,23 @@ def _run(args: argparse.Namespace) -> int:
             return 2
         model.generator.compile_small_ops()
     inputs = collect_inputs(args.inputs)
+    try:
+        palette = _palette(args.palette)
+    except ValueError as exc:
+        print(f"realiisr upscale: --palette: {exc}", file=sys.stderr)
+        return 2
+    value_range, normalize = args.range, args.normalize
+    if normalize == "sequence":
+        normalize = "minmax"
+        if value_range is None and len(inputs) > 1:
+            value_range = _sequence_range(inputs)
     failures = 0
     for path in tqdm(inputs, desc="upscale", unit="frame", disable=len(inputs) < 2):
         try:
-            result = upscale_image(model, read_image(path), normalize=args.normalize, overlap=args.overlap,
+            image = read_image(path)
+            frame_range = value_range if radiometric_values(image) is not None else None
+            result = upscale_image(model, image, normalize=normalize, value_range=frame_range, palette=palette,
+                                   radiometric=args.radiometric, what=str(path), overlap=args.overlap,
                                    batch_size=args.batch_size, cfg=args.cfg, top_k=args.top_k, top_p=args.top_p,
                                    seed=args.seed, color_fix=args.color_fix, dtype=args.dtype,
                                    cuda_graphs=args.cuda_graphs)
