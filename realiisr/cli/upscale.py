@@ -54,6 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--radiometric", action=argparse.BooleanOptionalAction, default=None,
                         help="make every output block's mean equal its input pixel (default: on for 16-bit and "
                         "float-temperature frames)")
+    parser.add_argument("--unit", choices=("C", "K"), default="C",
+                        help="FLIR files (FFF, radiometric JPEG): the unit of the output temperature TIFF")
     parser.add_argument("--palette", default="auto", metavar="NAME|auto|none|FILE",
                         help="pseudo-colour frames: auto-detect the palette, name one (ironbow, rainbow, inferno, "
                         "...; `realiisr.camera.palettes`), give an image of the colour bar, or none (luminance)")
@@ -105,13 +107,14 @@ def _sequence_range(inputs: list[Path]):
 
 
 def collect_inputs(items: list[str]) -> list[Path]:
+    from realiisr.camera.flir import FLIR_SUFFIXES
     from realiisr.data.io import IMAGE_SUFFIXES
 
     found: list[Path] = []
     for item in items:
         path = Path(item)
         if path.is_dir():
-            found += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            found += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES + FLIR_SUFFIXES)
         elif any(ch in item for ch in "*?["):
             found += sorted(Path(p) for p in glob.glob(item))
         else:
@@ -124,7 +127,9 @@ def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     import realiisr
+    from realiisr.camera.flir import is_flir_file
     from realiisr.data.io import read_image
+    from realiisr.inference.camera_files import upscale_flir_file
     from realiisr.inference.images import radiometric_values, upscale_image
 
     from realiisr.core.recipes import RecipeError, recipe_for_weights
@@ -157,14 +162,17 @@ def _run(args: argparse.Namespace) -> int:
             value_range = _sequence_range(inputs)
     failures = 0
     for path in tqdm(inputs, desc="upscale", unit="frame", disable=len(inputs) < 2):
+        settings = dict(overlap=args.overlap, batch_size=args.batch_size, cfg=args.cfg, top_k=args.top_k,
+                        top_p=args.top_p, seed=args.seed, color_fix=args.color_fix, dtype=args.dtype,
+                        cuda_graphs=args.cuda_graphs)
         try:
+            if is_flir_file(path):  # temperatures out: a float TIFF, a preview and the camera's metadata
+                upscale_flir_file(model, path, args.out, unit=args.unit, palette=palette, **settings)
+                continue
             image = read_image(path)
             frame_range = value_range if radiometric_values(image) is not None else None
             result = upscale_image(model, image, normalize=normalize, value_range=frame_range, palette=palette,
-                                   radiometric=args.radiometric, what=str(path), overlap=args.overlap,
-                                   batch_size=args.batch_size, cfg=args.cfg, top_k=args.top_k, top_p=args.top_p,
-                                   seed=args.seed, color_fix=args.color_fix, dtype=args.dtype,
-                                   cuda_graphs=args.cuda_graphs)
+                                   radiometric=args.radiometric, what=str(path), **settings)
             args.out.mkdir(parents=True, exist_ok=True)
             result.save(args.out / path.name)
         except (ValueError, OSError, RuntimeError) as exc:
