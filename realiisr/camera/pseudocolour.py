@@ -49,30 +49,44 @@ def is_colour(rgb: np.ndarray, spread: float = 12.0, share: float = 0.01) -> boo
     return bool(((rgb.max(axis=-1) - rgb.min(axis=-1)) > spread).mean() > share)
 
 
-def _nearest(rgb: np.ndarray, palette: Palette) -> tuple[np.ndarray, np.ndarray]:
-    """Position on the palette (``[h, w]`` in [0, 1]) and RGB distance of every pixel's nearest table entry;
-    computed once per distinct colour."""
+def _distinct(rgb: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    """The frame's distinct colours (``[n, 3]`` float32) and each pixel's index into them."""
     flat = rgb[..., :3].reshape(-1, 3).astype(np.int64)
     codes, inverse = np.unique((flat[:, 0] << 16) | (flat[:, 1] << 8) | flat[:, 2], return_inverse=True)
-    colours = torch.from_numpy(np.stack([(codes >> 16) & 255, (codes >> 8) & 255, codes & 255], axis=1).astype(np.float32))
+    colours = np.stack([(codes >> 16) & 255, (codes >> 8) & 255, codes & 255], axis=1).astype(np.float32)
+    return torch.from_numpy(colours), inverse.reshape(-1)
+
+
+def _nearest_distinct(colours: torch.Tensor, palette: Palette) -> tuple[np.ndarray, np.ndarray]:
+    """Position on the palette (in [0, 1]) and RGB distance of each colour's nearest table entry."""
     table = torch.from_numpy(palette.table.astype(np.float32))
     index = torch.empty(len(colours), dtype=torch.long)
     distance = torch.empty(len(colours))
     for start in range(0, len(colours), 16384):
         d = torch.cdist(colours[start : start + 16384], table)
         distance[start : start + 16384], index[start : start + 16384] = d.min(dim=1)
-    position = index.double().numpy() / (len(palette.table) - 1)
-    return position[inverse].reshape(rgb.shape[:2]), distance.double().numpy()[inverse].reshape(rgb.shape[:2])
+    return index.double().numpy() / (len(palette.table) - 1), distance.double().numpy()
+
+
+def _nearest(rgb: np.ndarray, palette: Palette) -> tuple[np.ndarray, np.ndarray]:
+    """Position on the palette (``[h, w]`` in [0, 1]) and RGB distance of every pixel's nearest table entry;
+    computed once per distinct colour."""
+    colours, inverse = _distinct(rgb)
+    position, distance = _nearest_distinct(colours, palette)
+    return position[inverse].reshape(rgb.shape[:2]), distance[inverse].reshape(rgb.shape[:2])
 
 
 def detect_palette(rgb: np.ndarray, tolerance: float = TOLERANCE) -> tuple[Optional[Palette], dict[str, float]]:
     """The built-in palette that most pixels of ``rgb`` lie on (ties: the closer fit), or ``None`` where none
     holds :data:`MIN_FIT` of them; with each candidate's share of pixels on it."""
+    colours, inverse = _distinct(rgb)
+    pixels = np.bincount(inverse, minlength=len(colours)).astype(np.float64)  # how many pixels have each colour
     scores: dict[str, tuple[float, float]] = {}
     for name in _CANDIDATES:
-        _, distance = _nearest(rgb, get_palette(name))
+        _, distance = _nearest_distinct(colours, get_palette(name))
         on = distance <= tolerance
-        scores[name] = (float(on.mean()), float(distance[on].mean()) if on.any() else float("inf"))
+        share = float(pixels[on].sum() / pixels.sum())
+        scores[name] = (share, float((distance * pixels)[on].sum() / pixels[on].sum()) if on.any() else float("inf"))
     best = max(scores, key=lambda n: (round(scores[n][0], 3), -scores[n][1]))
     shares = {n: s for n, (s, _) in sorted(scores.items(), key=lambda kv: -kv[1][0])}
     return (get_palette(best) if scores[best][0] >= MIN_FIT else None), shares

@@ -27,6 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--sweep-crop", type=int, default=256, help="with --sweep: HR centre-crop side (default 256)")
     parser.add_argument("--sweep-blurs", default="",
                         help="with --sweep: PSF:width list, e.g. gaussian:2,disk:3 (default: Gaussian 1,2,3,5,7 and disk 3,5)")
+    parser.add_argument("--sweep-scale", type=int, choices=(2, 4, 8), default=None,
+                        help="with --sweep: the output scale (default: the model's; see realiisr upscale --scale)")
     parser.add_argument("--recipe", default=None, help="with --data or --sweep (default: the recipe that ships trained weights)")
     parser.add_argument("--weights", type=Path)
     parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
@@ -58,7 +60,8 @@ def _sweep(args: argparse.Namespace, model, method: str) -> int:
 
     frames, held_out = sweep_frames(args.sweep, args.sweep_frames)
     blurs = parse_blurs(args.sweep_blurs) if args.sweep_blurs else SWEEP_BLURS
-    result = run_sweep(Upscaler(model, dtype=args.dtype), frames, method=method, scale=model.scale,
+    scale = args.sweep_scale or model.scale
+    result = run_sweep(Upscaler(model, dtype=args.dtype, scale=scale), frames, method=method, scale=scale,
                        crop=args.sweep_crop, blurs=blurs, metric_names=[m for m in args.metrics.split(",") if m],
                        held_out=held_out)
     result.write(args.out)

@@ -38,6 +38,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--compile", action="store_true",
                         help="compile the generator's small ops with torch.compile: the first frame pays the "
                         "compilation (~15-30 s, needs a C++ compiler on CPUs), later ones run ~10 %% faster")
+    parser.add_argument("--scale", type=int, choices=(2, 4, 8), default=None,
+                        help="output scale (default: the model's, 4); 2: the ×4 output area-averaged, 8: bicubic ×2 "
+                        "on the ×4 output (docs/formats.md)")
     parser.add_argument("--overlap", type=int, default=8, help="tile overlap in LR pixels")
     parser.add_argument("--batch-size", type=int, default=32, help="tiles per forward pass (halved on CUDA out-of-memory)")
     parser.add_argument("--seed", type=int, default=None, help="seed for top-k/top-p sampling")
@@ -162,7 +165,7 @@ def _run(args: argparse.Namespace) -> int:
             value_range = _sequence_range(inputs)
     failures = 0
     for path in tqdm(inputs, desc="upscale", unit="frame", disable=len(inputs) < 2):
-        settings = dict(overlap=args.overlap, batch_size=args.batch_size, cfg=args.cfg, top_k=args.top_k,
+        settings = dict(scale=args.scale, overlap=args.overlap, batch_size=args.batch_size, cfg=args.cfg, top_k=args.top_k,
                         top_p=args.top_p, seed=args.seed, color_fix=args.color_fix, dtype=args.dtype,
                         cuda_graphs=args.cuda_graphs)
         try:

@@ -150,7 +150,7 @@ def upscale_image(model, image: Any, *, normalize: str = "minmax", palette: Any 
     settings.setdefault("eight_bit", eight_bit)  # Pillow's 8-bit resize path only for 8-bit frames
     out = Upscaler(model, **settings)(frame)
     if radiometric:
-        out = back_project(out[0], frame[0], model.scale)[None]
+        out = back_project(out[0], frame[0], out.shape[-1] // frame.shape[-1])[None]
     return restore(out)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from realiisr.data.io import pil_bicubic
@@ -91,6 +92,11 @@ class Upscaler:
     # replay the generator's per-scale passes from CUDA graphs (two captures per frame size: the full tile
     # batch and the remainder); off CUDA the same static path runs eagerly, to no gain
     cuda_graphs: bool = False
+    # output scale: the model's (None), half of it (the model's output area-averaged ×2: a ×2 frame whose every
+    # pixel is the mean of four restored ones) or twice it (the model's output, bicubic ×2 on top: the detail the
+    # LR blur hides is the model's to restore, the last octave bicubic's; a second ×4 pass costs 16× and has only
+    # the restored frame to read)
+    scale: Optional[int] = None
 
     _AUTOCAST = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -105,6 +111,7 @@ class Upscaler:
         if not torch.isfinite(frame).all():
             raise ValueError("upscale: the frame contains NaN or Inf")
         tile, s = self.lr_tile, self.model.scale
+        output_scale = self.output_scale
         _, h, w = frame.shape
         overlap = min(self.overlap, tile // 2)
         dead = min(max(0, self.border), overlap // 2)
@@ -148,7 +155,26 @@ class Upscaler:
                 weight[y * s : (y + tile) * s, x * s : (x + tile) * s] += window
             first += len(chunk)
         result = (out / weight)[top * s : (top + h) * s, left * s : (left + w) * s]
-        return result.clamp(0, 1).float()[None]
+        return _rescale(result.clamp(0, 1).float()[None], s, output_scale)
+
+    @property
+    def output_scale(self) -> int:
+        s = self.model.scale
+        if self.scale is None or self.scale == s:
+            return s
+        if self.scale not in (s // 2, 2 * s) or s % 2:
+            raise ValueError(f"upscale: scale {self.scale}: this ×{s} model gives ×{s // 2}, ×{s} or ×{2 * s}")
+        return self.scale
+
+
+def _rescale(frame: Tensor, model_scale: int, scale: int) -> Tensor:
+    """``[1, H, W]`` at the model's scale → at ``scale`` (see :attr:`Upscaler.scale`)."""
+    if scale == model_scale:
+        return frame
+    if scale < model_scale:
+        return F.avg_pool2d(frame[None], model_scale // scale)[0]
+    size = (frame.shape[-2] * scale // model_scale, frame.shape[-1] * scale // model_scale)
+    return F.interpolate(frame[None], size=size, mode="bicubic", align_corners=False)[0].clamp(0, 1)
 
 
 def _margins(length: int, tile: int, overlap: int, border: int) -> tuple[int, int]:

@@ -228,3 +228,24 @@ def test_cli_and_api_give_the_same_frame(tiny, tmp_path, kind):
     if kind == "uint16":  # reaches the model as [0, 1] through the frame's own range, not ~[0.31, 0.43]
         mapped = tiny.upscale(frame, overlap=2, batch_size=4, radiometric=False)
         assert mapped.min() >= 19000 and mapped.max() <= 29000 and mapped.std() > 300
+
+
+def test_output_scales_two_and_eight(tiny):
+    """×2 is the ×4 output area-averaged, ×8 bicubic ×2 on it; radiometric frames keep their block means at
+    each; a scale the model cannot give is refused by name."""
+    frame = torch.rand(1, 20, 24)
+    four = Upscaler(tiny, batch_size=8)(frame)
+    two = Upscaler(tiny, batch_size=8, scale=2)(frame)
+    eight = Upscaler(tiny, batch_size=8, scale=8)(frame)
+    assert two.shape == (1, 40, 48) and eight.shape == (1, 160, 192)
+    torch.testing.assert_close(two, torch.nn.functional.avg_pool2d(four[None], 2)[0])
+    bicubic = torch.nn.functional.interpolate(four[None], scale_factor=2, mode="bicubic", align_corners=False)
+    torch.testing.assert_close(eight, bicubic[0].clamp(0, 1))
+    with pytest.raises(ValueError, match="scale 3: this ×4 model gives ×2, ×4 or ×8"):
+        Upscaler(tiny, scale=3)(frame)
+    counts = (20000 + np.random.default_rng(0).random((20, 24)) * 8000).astype(np.uint16)
+    for scale in (2, 8):
+        out = tiny.upscale(counts, scale=scale, batch_size=8)
+        assert out.shape == (20 * scale, 24 * scale)
+        blocks = out.astype(float).reshape(20, scale, 24, scale).mean(axis=(1, 3))
+        assert np.abs(blocks - counts).max() <= 0.5
