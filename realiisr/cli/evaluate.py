@@ -3,10 +3,13 @@
     realiisr evaluate --sr SR_DIR --hr HR_DIR [--lr LR_DIR]      # existing outputs (LR: for bicubic)
     realiisr evaluate --data PAIRS_DIR [--recipe R] [--weights W] # runs the model on PAIRS_DIR/LR first
     realiisr evaluate --sweep HR_DIR [--recipe R] [--weights W]    # degradation sweep on HR frames
+    realiisr evaluate --clip CLIP [--clip-is-hr]                   # flicker of a clip against bicubic's
+    realiisr evaluate --synthetic-clip HR_FRAME                    # 30 moving frames: flicker and PSNR
 
 Frames pair by file stem. Writes metrics.csv / .json / .md to ``--out`` and figures to ``--figures``; the sweep
 (:mod:`realiisr.evaluation.sweep`: fixed Gaussian/disk blurs plus camera processing, gain over bicubic per width,
-on HR_DIR's held-out HIT-UAV range where it has one) writes sweep.csv / .json / .md.
+on HR_DIR's held-out HIT-UAV range where it has one) writes sweep.csv / .json / .md; clips
+(:mod:`realiisr.video.evaluate`) write clip.json / .md.
 """
 from __future__ import annotations
 
@@ -29,6 +32,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="with --sweep: PSF:width list, e.g. gaussian:2,disk:3 (default: Gaussian 1,2,3,5,7 and disk 3,5)")
     parser.add_argument("--sweep-scale", type=int, choices=(2, 4, 8), default=None,
                         help="with --sweep: the output scale (default: the model's; see realiisr upscale --scale)")
+    parser.add_argument("--clip", help="a clip (video, frame folder or glob, multi-page TIFF): flicker of the "
+                        "model's frames and of bicubic's")
+    parser.add_argument("--clip-is-hr", action="store_true",
+                        help="with --clip: the clip is HR; its frames area-averaged x4 are the LR, PSNR against it")
+    parser.add_argument("--synthetic-clip", type=Path, metavar="HR_FRAME",
+                        help="a 30-frame clip of sub-pixel camera motion over HR_FRAME (Gaussian 2.5 HR px, camera "
+                        "noise per frame): flicker and PSNR against the true frames")
+    parser.add_argument("--stabilise", type=float, default=0.6, metavar="STRENGTH",
+                        help="with --clip/--synthetic-clip: the temporal blend `upscale` applies to clips (default "
+                        "0.6, as `upscale`; 0: frames alone)")
     parser.add_argument("--recipe", default=None, help="with --data or --sweep (default: the recipe that ships trained weights)")
     parser.add_argument("--weights", type=Path)
     parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
@@ -70,6 +83,32 @@ def _sweep(args: argparse.Namespace, model, method: str) -> int:
     return 0
 
 
+def _clip(args: argparse.Namespace, model, method: str) -> int:
+    import json
+
+    from realiisr.data.io import read_frame
+    from realiisr.video.evaluate import clip_frames, frame_upscaler, score_clip, shrink_clip, synthetic_clip
+    from realiisr.video.io import open_clip
+
+    if args.synthetic_clip is not None:
+        lr, hr = synthetic_clip(read_frame(args.synthetic_clip))
+        source = str(args.synthetic_clip)
+    else:
+        frames = clip_frames(open_clip(args.clip))
+        lr, hr = (shrink_clip(frames), frames) if args.clip_is_hr else (frames, None)
+        if hr is not None:
+            hr = [h[..., : l.shape[-2] * 4, : l.shape[-1] * 4] for h, l in zip(hr, lr)]
+        source = args.clip
+    scores = score_clip(frame_upscaler(model, dtype=args.dtype), lr, hr, method=method, stabilise=args.stabilise)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "clip.json").write_text(json.dumps({"source": source, "method": method, **scores.__dict__}, indent=2))
+    text = f"{source}: {scores.frames} frames, {scores.seconds_per_frame:.2f} s a frame\n\n{scores.markdown(method)}"
+    (args.out / "clip.md").write_text(text + "\n")
+    print(text)
+    print(f"wrote {args.out}/clip.json, clip.md")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     import realiisr
     from realiisr.data.io import pil_bicubic, read_frame
@@ -77,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
     from realiisr.evaluation.figures import comparison_figure
     from realiisr.inference import Upscaler
 
-    if args.data is not None or args.sweep is not None:
+    if args.data is not None or args.sweep is not None or args.clip is not None or args.synthetic_clip is not None:
         from realiisr.core.recipes import recipe_for_weights
 
         recipe = recipe_for_weights(args.recipe, args.weights)
@@ -85,12 +124,14 @@ def _run(args: argparse.Namespace) -> int:
         method = args.recipe or recipe.name
         if args.sweep is not None:
             return _sweep(args, model, method)
+        if args.clip is not None or args.synthetic_clip is not None:
+            return _clip(args, model, method)
         hr_dir, lr_dir, sr_dir = args.data / "HR", args.data / "LR", None
     elif args.sr is not None and args.hr is not None:
         hr_dir, sr_dir, model, method = args.hr, args.sr, None, "sr"
         lr_dir = args.lr or args.hr.parent / "LR"
     else:
-        raise ValueError("pass --sr and --hr, --data, or --sweep")
+        raise ValueError("pass --sr and --hr, --data, --sweep, --clip or --synthetic-clip")
     hr_files, lr_files = _stems(hr_dir), _stems(lr_dir)
     names = sorted(set(hr_files) & set(lr_files))
     if args.subset is not None:

@@ -1,0 +1,163 @@
+"""Scoring a clip: flicker against bicubic's (real clips, where no HR exists) and PSNR against the true HR frames
+(synthetic clips: :func:`synthetic_clip` moves a crop of an HR frame by sub-pixel camera motion and degrades each
+frame on its own, so the frames are several shifted looks at one scene, as a drone's or a hand-held camera's are).
+
+Both methods see the same LR frames; bicubic is Pillow's on 8-bit frames, as everywhere else in the project.
+PSNR is raw and after each frame's least-squares gain/offset (the sweep's score), over the frame less an 8 HR px
+border; flicker is :func:`realiisr.video.flicker.flicker` with the bicubic frames' flow.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from realiisr.data.io import pil_bicubic
+from realiisr.evaluation.metrics import aligned_psnr, psnr
+from realiisr.evaluation.sweep import degrade_at
+from realiisr.video.flicker import flicker
+
+__all__ = ["ClipScores", "synthetic_clip", "shrink_clip", "score_clip", "clip_frames", "frame_upscaler"]
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class ClipScores:
+    """One clip's scores: flicker of each method (and of the true HR, where known) and mean PSNRs."""
+
+    frames: int
+    flicker: dict[str, float]
+    psnr: dict[str, float] = field(default_factory=dict)
+    psnr_aligned: dict[str, float] = field(default_factory=dict)
+    seconds_per_frame: Optional[float] = None
+
+    def flicker_ratio(self, method: str) -> float:
+        return self.flicker[method] / self.flicker["bicubic"] if self.flicker["bicubic"] > 0 else math.inf
+
+    def markdown(self, method: str) -> str:
+        lines = ["| method | flicker (GL) | × bicubic | PSNR | aligned PSNR |", "|---|---|---|---|---|"]
+        for name in [m for m in ("bicubic", method, f"{method} frame by frame", "hr") if m in self.flicker]:
+            lines.append(f"| {name} | {self.flicker[name]:.3f} | {self.flicker_ratio(name):.2f} | "
+                         f"{self.psnr.get(name, float('nan')):.2f} | {self.psnr_aligned.get(name, float('nan')):.2f} |")
+        return "\n".join(lines)
+
+
+def synthetic_clip(hr: Tensor, count: int = 30, *, size: tuple[int, int] = (192, 256), scale: int = 4,
+                   sigma: float = 2.5, seed: int = 0) -> tuple[list[Tensor], list[Tensor]]:
+    """(LR frames, HR frames), each ``[1, h, w]`` in [0, 1]: an HR crop of ``size`` following a smooth pan plus
+    hand shake (a random walk of ~0.3 HR px a frame on a pan of ~1 px a frame, sub-pixel throughout, bilinear
+    resampling), each frame blurred by a Gaussian of ``sigma`` HR px, area-averaged ×``scale`` and put through the
+    camera's LR-side processing (:func:`realiisr.evaluation.sweep.degrade_at`) with its own noise draw."""
+    height, width = size
+    if height % scale or width % scale:
+        raise ValueError(f"synthetic_clip: size {size} must be a multiple of the scale {scale}")
+    frame = hr.float().reshape(1, 1, *hr.shape[-2:])
+    rng = np.random.default_rng(seed)
+    pan = rng.uniform(-1.0, 1.0, 2)
+    shake = np.cumsum(rng.normal(0.0, 0.3, (count, 2)), axis=0)
+    path = np.arange(count)[:, None] * pan[None] + shake
+    span = np.abs(path).max() + 2
+    if frame.shape[-2] < height + 2 * span or frame.shape[-1] < width + 2 * span:
+        raise ValueError(f"synthetic_clip: the HR frame {tuple(frame.shape[-2:])} is too small for a {size} crop "
+                         f"moving by {span:.0f} px")
+    top, left = (frame.shape[-2] - height) / 2, (frame.shape[-1] - width) / 2
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
+                            indexing="ij")
+    lr_frames, hr_frames = [], []
+    for t, (dy, dx) in enumerate(path):
+        gy = (ys + top + dy) / (frame.shape[-2] - 1) * 2 - 1  # align_corners=True coordinates
+        gx = (xs + left + dx) / (frame.shape[-1] - 1) * 2 - 1
+        grid = torch.stack([gx, gy], dim=-1)[None].float()
+        crop = F.grid_sample(frame, grid, mode="bilinear", align_corners=True)[0]
+        hr_frames.append(crop.clamp(0, 1))
+        lr_frames.append(degrade_at(crop, "gaussian", sigma, scale, seed * 1000 + t))
+    return lr_frames, hr_frames
+
+
+def shrink_clip(frames: Sequence[Tensor], scale: int = 4) -> list[Tensor]:
+    """Each frame area-averaged ×``scale`` (cropped to a multiple first) and stored at 8 bits: the LR clip of a
+    real HR clip that has no LR of its own (the TNO sequences)."""
+    out = []
+    for frame in frames:
+        h, w = frame.shape[-2] // scale * scale, frame.shape[-1] // scale * scale
+        small = F.avg_pool2d(frame[..., :h, :w].float().reshape(1, 1, h, w), scale)[0]
+        out.append(torch.round(small.clamp(0, 1) * 255) / 255)
+    return out
+
+
+def _numpy(frames: Sequence[Tensor]) -> list[np.ndarray]:
+    return [f[0].double().numpy() * 255 for f in frames]
+
+
+def score_clip(upscale: Callable[[Tensor], Tensor], lr_frames: Sequence[Tensor], hr_frames: Optional[Sequence[Tensor]] = None,
+               *, method: str = "model", border: int = 8, stabilise: float = 0.0) -> ClipScores:
+    """Upscale every frame of ``lr_frames`` with ``upscale`` (``[1, h, w]`` → ``[1, H, W]`` in [0, 1]) and with
+    bicubic; flicker of both (and of ``hr_frames``, where given) and mean PSNRs against ``hr_frames``. With
+    ``stabilise`` > 0, ``method`` is the output stabilised as ``realiisr upscale`` writes a clip (8-bit frames) and
+    ``method + " frame by frame"`` the frames before it."""
+    import time
+
+    outputs: dict[str, list[Tensor]] = {"bicubic": [], method: []}
+    spent = 0.0
+    for index, lr in enumerate(lr_frames):
+        h, w = lr.shape[-2] * 4, lr.shape[-1] * 4
+        outputs["bicubic"].append(pil_bicubic(lr, h, w, eight_bit=True).clamp(0, 1))
+        start = time.perf_counter()
+        outputs[method].append(upscale(lr).clamp(0, 1))
+        spent += time.perf_counter() - start
+        _LOG.info("clip frame %d/%d: %.2f s", index + 1, len(lr_frames), time.perf_counter() - start)
+    methods = [method]
+    if stabilise:
+        from realiisr.video.stabilise import TemporalStabiliser
+
+        stabiliser, alone = TemporalStabiliser(stabilise), f"{method} frame by frame"
+        outputs[alone] = outputs[method]
+        outputs[method] = []
+        for frame, bicubic in zip(outputs[alone], outputs["bicubic"]):
+            written = np.clip(np.round(stabiliser(frame[0].double().numpy() * 255, bicubic[0].double().numpy() * 255)),
+                              0, 255)
+            stabiliser.remember(written)  # as realiisr upscale continues from the 8-bit frame it wrote
+            outputs[method].append(torch.from_numpy(written / 255).float()[None])
+        methods.append(alone)
+    if hr_frames is not None:
+        outputs["hr"] = [f.float() for f in hr_frames]
+    guide = _numpy(outputs["bicubic"])
+    scores = ClipScores(frames=len(lr_frames), flicker={name: flicker(_numpy(frames), guide, value_range=(0, 255))
+                                                        for name, frames in outputs.items()},
+                        seconds_per_frame=spent / max(len(lr_frames), 1))
+    if hr_frames is not None:
+        for name in ("bicubic", *methods):
+            pairs = list(zip(outputs[name], hr_frames))
+            scores.psnr[name] = float(np.mean([float(psnr(s[None], t[None], border)) for s, t in pairs]))
+            scores.psnr_aligned[name] = float(np.mean([float(aligned_psnr(s[None], t[None], border)) for s, t in pairs]))
+    return scores
+
+
+def clip_frames(clip) -> list[Tensor]:
+    """A :class:`~realiisr.video.io.Clip`'s grey frames as ``[1, h, w]`` float32 in [0, 1] (8- or 16-bit)."""
+    out = []
+    for frame in clip.frames():
+        if frame.ndim == 3:
+            raise ValueError(f"{clip.source}: a colour clip; score its grey frames (decode the palette first)")
+        scale = 65535.0 if frame.dtype == np.uint16 else 255.0
+        out.append(torch.from_numpy(frame.astype(np.float32) / scale)[None])
+    return out
+
+
+def frame_upscaler(model, **settings) -> Callable[[Tensor], Tensor]:
+    """``[1, h, w]`` in [0, 1] → the model's output through the path ``realiisr upscale`` takes for an 8-bit
+    frame (:func:`realiisr.inference.images.upscale_image`), back in [0, 1]."""
+    from realiisr.inference.images import upscale_image
+
+    def upscale(lr: Tensor) -> Tensor:
+        pixels = np.clip(np.round(lr[0].double().numpy() * 255), 0, 255).astype(np.uint8)
+        return torch.from_numpy(upscale_image(model, pixels, **settings).astype(np.float32) / 255)[None]
+
+    return upscale

@@ -1,0 +1,81 @@
+"""Temporal stabilisation of frame-by-frame output: a motion-compensated recursive average.
+
+Upscaled one by one, consecutive frames of a clip disagree where nothing in the scene changed: each frame's LR
+carries its own noise, and the model's tokens and detail follow it, so texture shimmers. Here each output frame is
+blended with the previous *stabilised* frame warped onto it,
+
+    y_t = (1 − w) · x_t + w · warp(y_{t−1}),   w = strength · exp(−(d / tolerance)²),
+
+where the warp follows the optical flow of the bicubic frames (OpenCV's Farneback: the motion the camera saw,
+independent of the model's output, and not the DIS flow the flicker measure uses), and ``d`` is how far the bicubic
+frame differs from the previous bicubic frame warped the same way (grey levels of 255, smoothed over 5×5 px): where
+the warp is right, ``d`` is noise and the blend averages independent looks at the same scene; where it is wrong (an
+object moving on its own, an occlusion, a cut), ``d`` is large and the frame is kept as it is, so nothing ghosts. A
+frame whose mean ``d`` exceeds ``cut`` grey levels restarts the recursion (a scene cut).
+
+Since the warp resamples, the recursion also smooths a little; ``strength`` 0 switches it off.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from realiisr.video.flicker import eight_bit_view
+
+__all__ = ["TemporalStabiliser"]
+
+
+class TemporalStabiliser:
+    """Stateful: call it on each output frame in order with that frame's bicubic upscale (same size; both on
+    ``value_range``, the clip's black and white: (0, 255) for 8-bit frames, the clip's one mapping for 16-bit)."""
+
+    def __init__(self, strength: float = 0.6, tolerance: float = 6.0, cut: float = 20.0,
+                 value_range: tuple[float, float] = (0.0, 255.0)) -> None:
+        if not 0.0 <= strength < 1.0:
+            raise ValueError(f"temporal stabilisation: strength must lie in [0, 1), got {strength}")
+        self.strength, self.tolerance, self.cut = strength, tolerance, cut
+        self.value_range = (float(value_range[0]), float(value_range[1]))
+        self._previous: Optional[np.ndarray] = None  # the last stabilised frame
+        self._previous_guide: Optional[np.ndarray] = None  # its bicubic frame, 8-bit
+
+    def reset(self, frame: Optional[np.ndarray] = None, bicubic: Optional[np.ndarray] = None) -> None:
+        """Forget the past, or start from a given stabilised frame and its bicubic (resuming a clip)."""
+        self._previous = None if frame is None else frame.astype(np.float64)
+        self._previous_guide = None if bicubic is None else eight_bit_view(bicubic, *self.value_range)
+
+    def remember(self, frame: np.ndarray) -> None:
+        """Replace the last stabilised frame by the one actually written (rounded, back-projected), so that a clip
+        resumed from its written frames blends exactly as an uninterrupted run."""
+        self._previous = frame.astype(np.float64)
+
+    def __call__(self, frame: np.ndarray, bicubic: np.ndarray) -> np.ndarray:
+        """The stabilised ``frame`` (float64, the input's scale); ``frame`` and ``bicubic`` are ``[H, W]``."""
+        import cv2
+
+        if frame.shape != bicubic.shape:
+            raise ValueError(f"temporal stabilisation: frame {frame.shape} and bicubic {bicubic.shape} differ")
+        current = frame.astype(np.float64)
+        guide = eight_bit_view(bicubic, *self.value_range)
+        previous, previous_guide = self._previous, self._previous_guide
+        self._previous_guide = guide
+        if self.strength == 0 or previous is None or previous.shape != current.shape:
+            self._previous = current
+            return current
+        # where each pixel of the current frame was in the previous one
+        flow = cv2.calcOpticalFlowFarneback(guide, previous_guide, None, 0.5, 4, 15, 3, 5, 1.1, 0)
+        h, w = guide.shape
+        grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
+        warped_guide = cv2.remap(previous_guide.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE)
+        mismatch = cv2.blur(np.abs(guide.astype(np.float32) - warped_guide), (5, 5))
+        inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)  # not from outside the frame
+        if float(mismatch.mean()) > self.cut:
+            self._previous = current
+            return current
+        weight = self.strength * np.exp(-np.square(mismatch / self.tolerance)) * inside
+        warped = cv2.remap(previous.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out = (1.0 - weight) * current + weight * warped.astype(np.float64)
+        self._previous = out
+        return out

@@ -1,0 +1,156 @@
+"""Upscale a clip frame by frame, crash-safe: every finished frame is a PNG in ``OUT/<stem>/`` before the next
+starts (written whole, then renamed), so Ctrl-C or a crash loses nothing finished and ``resume`` continues from
+there; the container ``OUT/<stem>.<ext>`` is encoded from those frames at the end, at the input's frame rate."""
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from realiisr.video.io import Clip, ClipWriter
+from realiisr.video.stabilise import TemporalStabiliser
+
+__all__ = ["ClipResult", "upscale_clip"]
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class ClipResult:
+    video: Optional[Path]  # the container written (None for frames only)
+    frames_dir: Optional[Path]  # the PNG frames, where kept
+    frames: int
+    upscaled: int  # frames computed in this run (the rest were resumed)
+
+
+def _container_path(clip: Clip, out: Path, lossless: bool, sixteen: bool) -> Path:
+    suffix = Path(clip.source).suffix.lower() if clip.kind == "video" else ".mp4"
+    if (lossless or sixteen) and suffix not in (".mkv", ".avi"):
+        suffix = ".mkv"  # FFV1: Matroska holds it everywhere
+    elif suffix == ".webm":
+        suffix = ".mkv"  # WebM takes only VP8/VP9/AV1, not the H.264 written here
+    return out / f"{clip.stem}{suffix}"
+
+
+def _clip_range(clip: Clip) -> Optional[tuple[float, float]]:
+    """One mapping for a 16-bit clip (its [min, max] over every frame), ``None`` for 8-bit clips."""
+    low, high, sixteen = np.inf, -np.inf, False
+    for frame in clip.frames():
+        if frame.dtype != np.uint16:
+            return None
+        sixteen = True
+        low, high = min(low, float(frame.min())), max(high, float(frame.max()))
+    return (low, high if high > low else low + 1.0) if sixteen else None
+
+
+def _clip_palette(clip: Clip, palette: Any) -> Any:
+    """One palette for a colour clip (``"auto"``: detected on its first frame), so frames never switch palette."""
+    if not (isinstance(palette, str) and palette == "auto"):
+        return palette
+    first = next(iter(clip.frames()))
+    if first.ndim == 2:
+        return "auto"
+    from realiisr.camera.pseudocolour import detect_palette
+
+    found, shares = detect_palette(first)
+    if found is None:
+        best = ", ".join(f"{name} {share:.0%}" for name, share in list(shares.items())[:3])
+        raise ValueError(f"{clip.source}: frame 0 is colour but fits no built-in palette (pixels on the closest: "
+                         f"{best}); pass --palette NAME|FILE, or --palette none for its luminance")
+    _LOG.info("%s: palette %s (detected on frame 0)", clip.source, found.name)
+    return found
+
+
+def _bicubic(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Pillow's bicubic of a grey frame to ``size`` (``[H, W]``), float64 in the frame's own scale."""
+    from PIL import Image
+
+    image = Image.fromarray(frame) if frame.dtype == np.uint8 else Image.fromarray(frame.astype(np.float32), mode="F")
+    return np.asarray(image.resize(size[::-1], Image.BICUBIC), dtype=np.float64)
+
+
+def _stabilised(stabiliser: TemporalStabiliser, result: np.ndarray, frame: np.ndarray, radiometric: bool) -> np.ndarray:
+    """``result`` blended with the clip's past (:mod:`realiisr.video.stabilise`), block means restored for a
+    radiometric clip, rounded back to the frame's type."""
+    import torch
+
+    from realiisr.camera.radiometric import back_project
+
+    out = stabiliser(result, _bicubic(frame, result.shape))
+    if radiometric and result.shape[0] % frame.shape[0] == 0:
+        out = back_project(torch.from_numpy(out), torch.from_numpy(frame.astype(np.float64)),
+                           result.shape[0] // frame.shape[0]).numpy()
+    info = np.iinfo(result.dtype)
+    written = np.clip(np.round(out), info.min, info.max).astype(result.dtype)
+    stabiliser.remember(written)
+    return written
+
+
+def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, lossless: bool = False,
+                 resume: bool = False, progress: bool = True, palette: Any = "auto", stabilise: float = 0.0,
+                 **settings: Any) -> ClipResult:
+    """Upscale every frame of ``clip`` (:func:`realiisr.inference.images.upscale_image`; a 16-bit clip with one
+    mapping for all its frames, a colour clip with one palette) into ``out``. ``keep_frames``: keep
+    ``OUT/<stem>/%06d.png``; ``resume``: reuse the PNGs already there; ``stabilise``: the strength of the
+    motion-compensated temporal blend of grey clips (:class:`~realiisr.video.stabilise.TemporalStabiliser`, 0:
+    off). ``settings`` go to the upscaler."""
+    from PIL import Image
+    from tqdm import tqdm
+
+    from realiisr.inference.images import upscale_image
+
+    out = Path(out)
+    work = out / clip.stem
+    if work.exists() and not resume:
+        shutil.rmtree(work)  # a fresh run: an old run's frames are not this one's
+    work.mkdir(parents=True, exist_ok=True)
+    value_range = _clip_range(clip)
+    palette = _clip_palette(clip, palette)
+    count = computed = 0
+    stabiliser = TemporalStabiliser(stabilise, value_range=value_range or (0.0, 255.0))
+    previous: Optional[tuple[np.ndarray, Path]] = None  # the last LR frame and its output, for a resumed blend
+    bar = tqdm(desc=clip.stem, unit="frame", disable=not progress, total=clip.count)  # rate and ETA
+    try:
+        for index, frame in enumerate(clip.frames()):
+            target = work / f"{index:06d}.png"
+            count = index + 1
+            if resume and target.is_file():
+                previous = (frame, target)
+                bar.update(1)
+                continue
+            result = upscale_image(model, frame, value_range=value_range, what=f"{clip.source} frame {index}",
+                                   radiometric=value_range is not None, palette=palette, **settings)
+            if stabilise and result.ndim == 2 and frame.ndim == 2:
+                if previous is not None and computed == 0:  # resumed: continue the blend from the last frame kept
+                    with Image.open(previous[1]) as image:
+                        kept = np.asarray(image).astype(np.float64)
+                    stabiliser.reset(kept, _bicubic(previous[0], kept.shape))
+                result = _stabilised(stabiliser, result, frame, value_range is not None)
+            partial = target.with_suffix(".part.png")
+            Image.fromarray(result).save(partial)
+            partial.replace(target)
+            computed += 1
+            bar.update(1)
+    except ValueError as exc:
+        finished = len(list(work.glob("[0-9]*[0-9].png")))
+        raise ValueError(f"{exc}; the {finished} finished frames are kept in {work} (rerun with --resume to "
+                         f"continue)") from exc
+    finally:
+        bar.close()
+    written = sorted(work.glob("[0-9]*[0-9].png"))[:count]  # not the .part.png of an interrupted write
+    sixteen = value_range is not None
+    video = _container_path(clip, out, lossless, sixteen)
+    with ClipWriter(video, clip.fps, lossless=lossless) as writer:
+        for path in written:
+            with Image.open(path) as image:
+                pixels = np.asarray(image)
+                pixels = pixels[..., :3] if pixels.ndim == 3 else pixels
+                writer.write(pixels.astype(np.uint16 if sixteen else np.uint8))
+    if not keep_frames:
+        shutil.rmtree(work)
+    _LOG.info("%s: %d frames (%d upscaled now) → %s", clip.source, count, computed, video)
+    return ClipResult(video, work if keep_frames else None, count, computed)
