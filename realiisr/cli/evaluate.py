@@ -39,6 +39,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--synthetic-clip", type=Path, metavar="HR_FRAME",
                         help="a 30-frame clip of sub-pixel camera motion over HR_FRAME (Gaussian 2.5 HR px, camera "
                         "noise per frame): flicker and PSNR against the true frames")
+    parser.add_argument("--fit-niqe", type=Path, nargs="+", metavar="HR_DIR",
+                        help="fit a NIQE pristine model on the sharp blocks of these frames, written to --out as "
+                        "niqe_model.npz (the shipped thermal NIQE: RoadScene, HIT-UAV, TNO, DifIISR frames)")
+    parser.add_argument("--niqe-model", type=Path, default=None,
+                        help="the standard NIQE model file (e.g. ../shared/data/metrics/niqe_pris_params.npz): adds "
+                        "a NIQE column; thermal NIQE (the shipped model) is always reported")
     parser.add_argument("--stabilise", type=float, default=0.6, metavar="STRENGTH",
                         help="with --clip/--synthetic-clip: the temporal blend `upscale` applies to clips (default "
                         "0.6, as `upscale`; 0: frames alone)")
@@ -109,6 +115,27 @@ def _clip(args: argparse.Namespace, model, method: str) -> int:
     return 0
 
 
+def _fit_niqe(args: argparse.Namespace) -> int:
+    from realiisr.evaluation.niqe import fit_folder
+
+    model, count = fit_folder(args.fit_niqe)
+    args.out.mkdir(parents=True, exist_ok=True)
+    model.save(args.out / "niqe_model.npz")
+    print(f"{model.source}; wrote {args.out}/niqe_model.npz")
+    return 0
+
+
+def _no_reference(args: argparse.Namespace) -> dict:
+    from realiisr.evaluation.niqe import niqe, standard_model, thermal_model
+
+    thermal = thermal_model()
+    scores = {"niqe_thermal": lambda frame: niqe(frame, thermal)}
+    if args.niqe_model is not None:
+        standard = standard_model(args.niqe_model)
+        scores["niqe"] = lambda frame: niqe(frame, standard)
+    return scores
+
+
 def _run(args: argparse.Namespace) -> int:
     import realiisr
     from realiisr.data.io import pil_bicubic, read_frame
@@ -116,6 +143,8 @@ def _run(args: argparse.Namespace) -> int:
     from realiisr.evaluation.figures import comparison_figure
     from realiisr.inference import Upscaler
 
+    if args.fit_niqe:
+        return _fit_niqe(args)
     if args.data is not None or args.sweep is not None or args.clip is not None or args.synthetic_clip is not None:
         from realiisr.core.recipes import recipe_for_weights
 
@@ -163,7 +192,7 @@ def _run(args: argparse.Namespace) -> int:
     if not items:
         raise ValueError(f"no LR/HR pairs between {str(lr_dir)!r} and {str(hr_dir)!r}")
     result = evaluate_images(items, [m for m in args.metrics.split(",") if m], border=args.border,
-                             register=args.register, align=args.align)
+                             register=args.register, align=args.align, no_reference=_no_reference(args))
     result.write(args.out)
     print(result.markdown())
     print(f"wrote {args.out}/metrics.csv, metrics.json, metrics.md" + (f" and figures in {args.figures}" if args.figures else ""))

@@ -113,6 +113,7 @@ def evaluate_images(
     *, border: int = 0, patch_size: int = 8, threshold: float = 0.1, register: bool = False,
     align: Union[bool, str] = False,
     loaded: Optional[tuple[dict[str, Callable], dict[str, str]]] = None,
+    no_reference: Optional[dict[str, Callable[[Tensor], float]]] = None,
 ) -> Evaluation:
     """``items``: (image name, {method: SR [1, H, W] in [0, 1]}, HR [1, H, W]) → an :class:`Evaluation`.
 
@@ -120,7 +121,8 @@ def evaluate_images(
     first method). ``align``: add the aligned columns (similarity registration + per-method gain/offset);
     ``align="registered"``: the same columns for an HR already on the LR's grid (synthetic pairs), gain/offset only.
     ``loaded``: what :func:`load_metrics` returned, for callers that score image by image (pyiqa metrics are
-    built once instead of per call); ``metric_names`` is then ignored.
+    built once instead of per call); ``metric_names`` is then ignored. ``no_reference``: name → score of the SR
+    frame alone (NIQE), a column each, on the whole output frame.
     """
     metrics, unavailable = loaded if loaded is not None else load_metrics(metric_names)
     result = Evaluation(unavailable=unavailable)
@@ -158,5 +160,7 @@ def evaluate_images(
             row: dict = {"image": name, "method": method, **scores(a, raw_hr[None].double().clamp(0, 1), raw_crop)}
             if aligned_hr is not None:
                 row.update(scores(a, aligned_hr[None].clamp(0, 1), aligned_crop, "_aligned"))
+            for metric, fn in (no_reference or {}).items():
+                row[metric] = float(fn(sr.clamp(0, 1)))
             result.rows.append(row)
     return result
