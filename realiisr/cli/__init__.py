@@ -11,13 +11,13 @@ __all__ = ["main", "console_main"]
 
 def _build_parser() -> argparse.ArgumentParser:
     from realiisr import __version__
-    from realiisr.cli import ablate, convert, demo, evaluate, info, pack, train, upscale
+    from realiisr.cli import ablate, benchmark, convert, demo, evaluate, info, pack, train, upscale
 
     parser = argparse.ArgumentParser(prog="realiisr", description="Real-world infrared image super-resolution.")
     parser.add_argument("--version", action="version", version=f"realiisr {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (info, demo, upscale, evaluate, convert, pack, train, ablate):
+    for module in (info, demo, upscale, evaluate, benchmark, convert, pack, train, ablate):
         module.add_parser(sub)
     return parser
 
