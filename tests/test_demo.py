@@ -11,7 +11,7 @@ def test_demo_falls_back_to_generated_frames(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "generated thermal frames" in printed
     table = (out / "metrics.md").read_text()
-    assert table.count("generated/frame_") == 6 and "bicubic" in table and "PSNR" in table  # bicubic and model rows
+    assert table.count("generated/frame_") == 9 and "bicubic" in table and "PSNR" in table  # bicubic, lanczos, model
     assert len(list((out / "bicubic" / "generated").glob("*.png"))) == 3
     assert len(list((out / "real_iisr_x4_flir" / "generated").glob("*.png"))) == 3
     assert len(list((out / "figures" / "generated").glob("*.png"))) == 3
@@ -38,3 +38,7 @@ def test_demo_runs_the_shipped_model_on_pairs_it_never_trained_on(tmp_path, samp
     assert float(bicubic["SSIM aligned"]) > float(bicubic["SSIM raw"])
     assert float(model["PSNR aligned"]) > float(bicubic["PSNR aligned"]) + 0.5
     assert "Means:" in table
+    # thermal NIQE beside the full-reference scores; the LR-only frames get it alone
+    assert float(model["thermal NIQE"]) < float(bicubic["thermal NIQE"])
+    lone = next(line for line in table.splitlines() if "| no HR | lanczos |" in line)
+    assert float(dict(zip((h.strip() for h in header), (c.strip() for c in lone.split("|"))))["thermal NIQE"]) > 0

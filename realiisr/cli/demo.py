@@ -1,8 +1,8 @@
 """``realiisr demo``: the main job on the bundled real samples (or generated thermal frames).
 
 Upscales every LR image ×4 with the first recipe that ships trained weights, writes the results, comparison
-figures (LR / SR / HR with a line profile) and a metrics table (PSNR/SSIM through pyiqa, thermal-order accuracy
-and the TOC loss, grey channel) with the bicubic baseline, and prints where everything went. Each real pair is
+figures (LR / SR / HR with a line profile) and a metrics table (PSNR/SSIM through pyiqa, thermal-order accuracy,
+the TOC loss and thermal NIQE, grey channel) with bicubic and Lanczos beside it, and prints where everything went. Each real pair is
 marked "held out" or "trained on" from the weights' model card (``meta.training_holdout`` of the recipe); only
 held-out pairs say anything about quality. Without shipped weights the table holds the bicubic baseline only.
 """
@@ -76,7 +76,9 @@ def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
     from realiisr.data.io import pil_bicubic, write_frame
     from realiisr.evaluation.evaluate import OFFLINE_METRICS, evaluate_images, load_metrics
     from realiisr.evaluation.figures import comparison_figure
+    from realiisr.evaluation.niqe import niqe, thermal_model
     from realiisr.inference import Upscaler
+    from realiisr.methods import resolve_method
 
     source, items = _inputs(samples, seed)
     print(f"realiisr demo: {len(items)} images from {source}")
@@ -90,8 +92,15 @@ def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
               f"real pairs it was not trained on: {', '.join(sorted(holdout)) or 'none'}")
     rows = []
     loaded = load_metrics(OFFLINE_METRICS)
+    thermal = thermal_model()
+    lanczos = resolve_method("lanczos")
+
+    def no_reference(sr: torch.Tensor) -> float:  # thermal NIQE needs one 96x96 block
+        return niqe(sr, thermal) if min(sr.shape[-2:]) >= 96 else float("nan")
+
     for image, lr, hr in items:
-        outputs = {"bicubic": pil_bicubic(lr, lr.shape[-2] * 4, lr.shape[-1] * 4, eight_bit=True).clamp(0, 1)}
+        outputs = {"bicubic": pil_bicubic(lr, lr.shape[-2] * 4, lr.shape[-1] * 4, eight_bit=True).clamp(0, 1),
+                   "lanczos": lanczos(lr)}
         if model is not None:
             outputs[name] = Upscaler(model)(lr)
         split = _split(image, hr, holdout)
@@ -100,14 +109,18 @@ def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
         scored = {}
         if hr is not None and hr.shape[-2:] == outputs["bicubic"].shape[-2:]:
             # real pairs are two captures: the aligned columns take out magnification, shift and AGC
-            evaluation = evaluate_images([(image, outputs, hr)], align=split != "generated", loaded=loaded)
+            evaluation = evaluate_images([(image, outputs, hr)], align=split != "generated", loaded=loaded,
+                                         no_reference={"niqe_thermal": no_reference})
             scored = {r["method"]: r for r in evaluation.rows}
+        else:  # an LR-only frame: the no-reference score alone
+            scored = {method: {"niqe_thermal": no_reference(sr)} for method, sr in outputs.items()}
         for method, sr in outputs.items():
             row = {"image": image, "split": split, "method": method,
                    "size": f"{lr.shape[-1]}x{lr.shape[-2]} -> {sr.shape[-1]}x{sr.shape[-2]}"}
             for key, label in _COLUMNS:
                 if key in scored.get(method, {}):
-                    row[label] = f"{scored[method][key]:.4f}" if "acc" in key or key == "toc" else f"{scored[method][key]:.3f}"
+                    value = scored[method][key]
+                    row[label] = "–" if value != value else f"{value:.4f}" if "acc" in key or key == "toc" else f"{value:.3f}"
             rows.append(row)
         panels = {"LR (bicubic)": outputs["bicubic"]}
         if model is not None:
@@ -129,22 +142,22 @@ def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
 
 _COLUMNS = (("psnr", "PSNR raw"), ("ssim", "SSIM raw"), ("psnr_aligned", "PSNR aligned"),
             ("ssim_aligned", "SSIM aligned"), ("order_acc_aligned", "order acc aligned"), ("order_acc", "order acc raw"),
-            ("toc", "TOC"))
+            ("toc", "TOC"), ("niqe_thermal", "thermal NIQE"))
 
 
 def _means(rows: list[dict[str, str]]) -> str:
     """Per split and method, the mean of each score (held-out pairs are what says anything about quality)."""
     groups: dict[tuple[str, str], list[dict[str, str]]] = {}
     for row in rows:
-        if "PSNR raw" in row:
+        if "PSNR raw" in row or "thermal NIQE" in row:
             groups.setdefault((row["split"], row["method"]), []).append(row)
     if not groups:
         return ""
     labels = [label for _, label in _COLUMNS if any(label in r for g in groups.values() for r in g)]
     lines = ["", "", "Means:", "", "| split | method | images | " + " | ".join(labels) + " |", "|---|---|---|" + "---|" * len(labels)]
     for (split, method), group in groups.items():
-        cells = [f"{sum(float(r[label]) for r in group) / len(group):.4f}" if all(label in r for r in group) else "–"
-                 for label in labels]
+        cells = [f"{sum(float(r[label]) for r in group) / len(group):.4f}"
+                 if all(r.get(label, "–") != "–" for r in group) else "–" for label in labels]
         lines.append(f"| {split} | {method} | {len(group)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
