@@ -112,7 +112,7 @@ def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, los
     palette = _clip_palette(clip, palette)
     count = computed = 0
     stabiliser = TemporalStabiliser(stabilise, value_range=value_range or (0.0, 255.0))
-    previous: Optional[tuple[np.ndarray, Path]] = None  # the last LR frame and its output, for a resumed blend
+    previous: Optional[tuple[np.ndarray, Path]] = None  # the last frame reused and its output: a resumed blend
     bar = tqdm(desc=clip.stem, unit="frame", disable=not progress, total=clip.count)  # rate and ETA
     try:
         for index, frame in enumerate(clip.frames()):
@@ -122,13 +122,14 @@ def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, los
                 previous = (frame, target)
                 bar.update(1)
                 continue
+            reused, previous = previous, None
             result = upscale_image(model, frame, value_range=value_range, what=f"{clip.source} frame {index}",
                                    radiometric=value_range is not None, palette=palette, **settings)
             if stabilise and result.ndim == 2 and frame.ndim == 2:
-                if previous is not None and computed == 0:  # resumed: continue the blend from the last frame kept
-                    with Image.open(previous[1]) as image:
+                if reused is not None:  # the frame before was resumed: continue the blend from it
+                    with Image.open(reused[1]) as image:
                         kept = np.asarray(image).astype(np.float64)
-                    stabiliser.reset(kept, _bicubic(previous[0], kept.shape))
+                    stabiliser.reset(kept, _bicubic(reused[0], kept.shape))
                 result = _stabilised(stabiliser, result, frame, value_range is not None)
             partial = target.with_suffix(".part.png")
             Image.fromarray(result).save(partial)
