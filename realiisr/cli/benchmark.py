@@ -27,19 +27,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from realiisr.evaluation.benchmark import run_benchmark
-    from realiisr.evaluation.niqe import niqe, standard_model, thermal_model
+    from realiisr.evaluation.niqe import no_reference_scores
     from realiisr.methods import resolve_method
 
     names = [n.strip() for n in args.methods.split(",") if n.strip()]
     if not names:
         raise ValueError("--methods names no method")
     methods = {name: resolve_method(name, dtype=args.dtype) for name in names}
-    thermal = thermal_model()
-    no_reference = {"niqe_thermal": lambda frame: niqe(frame, thermal)}
-    if args.niqe_model is not None:
-        standard = standard_model(args.niqe_model)
-        no_reference["niqe"] = lambda frame: niqe(frame, standard)
-    result = run_benchmark(args.data, methods, no_reference=no_reference,
+    result = run_benchmark(args.data, methods, no_reference=no_reference_scores(args.niqe_model),
                            figures=None if args.no_figures else args.out / "figures")
     result.write(args.out)
     print(result.markdown())

@@ -76,7 +76,7 @@ def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
     from realiisr.data.io import pil_bicubic, write_frame
     from realiisr.evaluation.evaluate import OFFLINE_METRICS, evaluate_images, load_metrics
     from realiisr.evaluation.figures import comparison_figure
-    from realiisr.evaluation.niqe import niqe, thermal_model
+    from realiisr.evaluation.niqe import no_reference_scores
     from realiisr.inference import Upscaler
     from realiisr.methods import resolve_method
 
@@ -92,11 +92,8 @@ def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
               f"real pairs it was not trained on: {', '.join(sorted(holdout)) or 'none'}")
     rows = []
     loaded = load_metrics(OFFLINE_METRICS)
-    thermal = thermal_model()
+    no_reference = no_reference_scores()  # thermal NIQE
     lanczos = resolve_method("lanczos")
-
-    def no_reference(sr: torch.Tensor) -> float:  # thermal NIQE needs one 96x96 block
-        return niqe(sr, thermal) if min(sr.shape[-2:]) >= 96 else float("nan")
 
     for image, lr, hr in items:
         outputs = {"bicubic": pil_bicubic(lr, lr.shape[-2] * 4, lr.shape[-1] * 4, eight_bit=True).clamp(0, 1),
@@ -110,10 +107,10 @@ def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
         if hr is not None and hr.shape[-2:] == outputs["bicubic"].shape[-2:]:
             # real pairs are two captures: the aligned columns take out magnification, shift and AGC
             evaluation = evaluate_images([(image, outputs, hr)], align=split != "generated", loaded=loaded,
-                                         no_reference={"niqe_thermal": no_reference})
+                                         no_reference=no_reference)
             scored = {r["method"]: r for r in evaluation.rows}
         else:  # an LR-only frame: the no-reference score alone
-            scored = {method: {"niqe_thermal": no_reference(sr)} for method, sr in outputs.items()}
+            scored = {method: {name: fn(sr) for name, fn in no_reference.items()} for method, sr in outputs.items()}
         for method, sr in outputs.items():
             row = {"image": image, "split": split, "method": method,
                    "size": f"{lr.shape[-1]}x{lr.shape[-2]} -> {sr.shape[-1]}x{sr.shape[-2]}"}

@@ -101,9 +101,7 @@ def _clip(args: argparse.Namespace, model, method: str) -> int:
         source = str(args.synthetic_clip)
     else:
         frames = clip_frames(open_clip(args.clip))
-        lr, hr = (shrink_clip(frames), frames) if args.clip_is_hr else (frames, None)
-        if hr is not None:
-            hr = [h[..., : l.shape[-2] * 4, : l.shape[-1] * 4] for h, l in zip(hr, lr)]
+        lr, hr = shrink_clip(frames) if args.clip_is_hr else (frames, None)
         source = args.clip
     scores = score_clip(frame_upscaler(model, dtype=args.dtype), lr, hr, method=method, stabilise=args.stabilise)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -118,22 +116,11 @@ def _clip(args: argparse.Namespace, model, method: str) -> int:
 def _fit_niqe(args: argparse.Namespace) -> int:
     from realiisr.evaluation.niqe import fit_folder
 
-    model, count = fit_folder(args.fit_niqe)
+    model = fit_folder(args.fit_niqe)
     args.out.mkdir(parents=True, exist_ok=True)
     model.save(args.out / "niqe_model.npz")
     print(f"{model.source}; wrote {args.out}/niqe_model.npz")
     return 0
-
-
-def _no_reference(args: argparse.Namespace) -> dict:
-    from realiisr.evaluation.niqe import niqe, standard_model, thermal_model
-
-    thermal = thermal_model()
-    scores = {"niqe_thermal": lambda frame: niqe(frame, thermal)}
-    if args.niqe_model is not None:
-        standard = standard_model(args.niqe_model)
-        scores["niqe"] = lambda frame: niqe(frame, standard)
-    return scores
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -141,6 +128,7 @@ def _run(args: argparse.Namespace) -> int:
     from realiisr.data.io import pil_bicubic, read_frame
     from realiisr.evaluation.evaluate import evaluate_images
     from realiisr.evaluation.figures import comparison_figure
+    from realiisr.evaluation.niqe import no_reference_scores
     from realiisr.inference import Upscaler
 
     if args.fit_niqe:
@@ -192,7 +180,8 @@ def _run(args: argparse.Namespace) -> int:
     if not items:
         raise ValueError(f"no LR/HR pairs between {str(lr_dir)!r} and {str(hr_dir)!r}")
     result = evaluate_images(items, [m for m in args.metrics.split(",") if m], border=args.border,
-                             register=args.register, align=args.align, no_reference=_no_reference(args))
+                             register=args.register, align=args.align,
+                             no_reference=no_reference_scores(args.niqe_model))
     result.write(args.out)
     print(result.markdown())
     print(f"wrote {args.out}/metrics.csv, metrics.json, metrics.md" + (f" and figures in {args.figures}" if args.figures else ""))

@@ -17,11 +17,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Union
 
 import numpy as np
 
-__all__ = ["NiqeModel", "standard_model", "thermal_model", "fit_model", "fit_folder", "niqe", "niqe_features"]
+__all__ = ["NiqeModel", "standard_model", "thermal_model", "fit_model", "fit_folder", "niqe", "niqe_features",
+           "no_reference_scores"]
 
 BLOCK = 96
 #: The thermal model that ships (fitted by ``realiisr evaluate --fit-niqe``; how: docs/metrics.md).
@@ -196,8 +197,8 @@ def fit_model(frames: Iterable, source: str = "", sharpness: Optional[float] = 0
     return NiqeModel(feats.mean(axis=0), np.cov(feats, rowvar=False), source)
 
 
-def fit_folder(folders: Iterable[Union[str, Path]], sharpness: Optional[float] = 0.75) -> tuple[NiqeModel, int]:
-    """(:func:`fit_model` over every frame of ``folders`` at least one block in size, the frames used)."""
+def fit_folder(folders: Iterable[Union[str, Path]], sharpness: Optional[float] = 0.75) -> NiqeModel:
+    """:func:`fit_model` over every frame of ``folders`` at least one block in size (its source names how many)."""
     from realiisr.data.io import IMAGE_SUFFIXES, read_frame
 
     paths = sorted(p for folder in folders for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -205,4 +206,17 @@ def fit_folder(folders: Iterable[Union[str, Path]], sharpness: Optional[float] =
     if not frames:
         raise ValueError(f"NIQE fit: no frame of at least {BLOCK}x{BLOCK} in {[str(f) for f in folders]}")
     names = ", ".join(Path(f).name for f in folders)
-    return fit_model(frames, source=f"fitted on {len(frames)} frames of {names}", sharpness=sharpness), len(frames)
+    return fit_model(frames, source=f"fitted on {len(frames)} frames of {names}", sharpness=sharpness)
+
+
+def no_reference_scores(standard: Optional[Union[str, Path]] = None) -> dict[str, Callable[[Any], float]]:
+    """The no-reference columns of the evaluation tables: ``niqe_thermal`` always, ``niqe`` given the standard
+    model's file; each NaN for a frame smaller than one 96×96 block."""
+    models = {"niqe_thermal": thermal_model()}
+    if standard is not None:
+        models["niqe"] = standard_model(standard)
+
+    def scorer(model: NiqeModel) -> Callable[[Any], float]:
+        return lambda frame: niqe(frame, model) if min(frame.shape[-2:]) >= BLOCK else float("nan")
+
+    return {name: scorer(model) for name, model in models.items()}

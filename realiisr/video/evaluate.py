@@ -81,15 +81,20 @@ def synthetic_clip(hr: Tensor, count: int = 30, *, size: tuple[int, int] = (192,
     return lr_frames, hr_frames
 
 
-def shrink_clip(frames: Sequence[Tensor], scale: int = 4) -> list[Tensor]:
-    """Each frame area-averaged ×``scale`` (cropped to a multiple first) and stored at 8 bits: the LR clip of a
-    real HR clip that has no LR of its own (the TNO sequences)."""
-    out = []
+def shrink_clip(frames: Sequence[Tensor], scale: int = 4) -> tuple[list[Tensor], list[Tensor]]:
+    """(LR, HR): each frame cropped to a multiple of ``scale`` (the HR) and area-averaged ×``scale``, stored at
+    8 bits (the LR): the pair of clips for a real HR clip that has no LR of its own (the TNO sequences)."""
+    lr, hr = [], []
     for frame in frames:
         h, w = frame.shape[-2] // scale * scale, frame.shape[-1] // scale * scale
+        hr.append(frame[..., :h, :w])
         small = F.avg_pool2d(frame[..., :h, :w].float().reshape(1, 1, h, w), scale)[0]
-        out.append(torch.round(small.clamp(0, 1) * 255) / 255)
-    return out
+        lr.append(torch.round(small.clamp(0, 1) * 255) / 255)
+    return lr, hr
+
+
+def _eight_bit(frame: Tensor) -> np.ndarray:
+    return np.clip(np.round(frame[0].double().numpy() * 255), 0, 255).astype(np.uint8)
 
 
 def _numpy(frames: Sequence[Tensor]) -> list[np.ndarray]:
@@ -115,16 +120,13 @@ def score_clip(upscale: Callable[[Tensor], Tensor], lr_frames: Sequence[Tensor],
         _LOG.info("clip frame %d/%d: %.2f s", index + 1, len(lr_frames), time.perf_counter() - start)
     methods = [method]
     if stabilise:
-        from realiisr.video.stabilise import TemporalStabiliser
+        from realiisr.video.stabilise import TemporalStabiliser, stabilise_frame
 
         stabiliser, alone = TemporalStabiliser(stabilise), f"{method} frame by frame"
-        outputs[alone] = outputs[method]
-        outputs[method] = []
-        for frame, bicubic in zip(outputs[alone], outputs["bicubic"]):
-            written = np.clip(np.round(stabiliser(frame[0].double().numpy() * 255, bicubic[0].double().numpy() * 255)),
-                              0, 255)
-            stabiliser.remember(written)  # as realiisr upscale continues from the 8-bit frame it wrote
-            outputs[method].append(torch.from_numpy(written / 255).float()[None])
+        outputs[alone], outputs[method] = outputs[method], []
+        for frame, lr in zip(outputs[alone], lr_frames):
+            written = stabilise_frame(stabiliser, _eight_bit(frame), _eight_bit(lr))  # as realiisr upscale writes it
+            outputs[method].append(torch.from_numpy(written.astype(np.float32) / 255)[None])
         methods.append(alone)
     if hr_frames is not None:
         outputs["hr"] = [f.float() for f in hr_frames]
@@ -157,7 +159,7 @@ def frame_upscaler(model, **settings) -> Callable[[Tensor], Tensor]:
     from realiisr.inference.images import upscale_image
 
     def upscale(lr: Tensor) -> Tensor:
-        pixels = np.clip(np.round(lr[0].double().numpy() * 255), 0, 255).astype(np.uint8)
+        pixels = _eight_bit(lr)
         return torch.from_numpy(upscale_image(model, pixels, **settings).astype(np.float32) / 255)[None]
 
     return upscale

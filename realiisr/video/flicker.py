@@ -21,6 +21,11 @@ def eight_bit_view(frame: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.clip(np.round((frame.astype(np.float64) - low) / (high - low) * 255), 0, 255).astype(np.uint8)
 
 
+def _common_range(*clips: Sequence[np.ndarray]) -> tuple[float, float]:
+    every = [f for clip in clips for f in clip]
+    return min(float(np.min(f)) for f in every), max(float(np.max(f)) for f in every)
+
+
 def flicker(frames: Sequence[np.ndarray], reference: Sequence[np.ndarray], border: float = 0.05,
             value_range: Optional[tuple[float, float]] = None) -> float:
     """Mean flow-compensated difference of consecutive ``frames`` (grey levels of 255 over ``value_range``,
@@ -33,14 +38,10 @@ def flicker(frames: Sequence[np.ndarray], reference: Sequence[np.ndarray], borde
         raise ValueError(f"flicker: needs two clips of the same length >= 2, got {len(frames)} and {len(reference)}")
     if any(f.shape != r.shape for f, r in zip(frames, reference)):
         raise ValueError("flicker: the clip and its reference differ in frame size")
-    if value_range is None:
-        low = min(float(np.min(f)) for f in [*frames, *reference])
-        high = max(float(np.max(f)) for f in [*frames, *reference])
-    else:
-        low, high = value_range
+    low, high = value_range if value_range is not None else _common_range(frames, reference)
     high = high if high > low else low + 1.0
-    test = [(np.clip(f.astype(np.float64), low, high) - low) / (high - low) * 255 for f in frames]  # unrounded
-    test = [t.astype(np.float32) for t in test]
+    test = [((np.clip(f.astype(np.float64), low, high) - low) / (high - low) * 255).astype(np.float32)
+            for f in frames]  # unrounded: the difference is measured, only the flow needs 8 bits
     guide = [eight_bit_view(r, low, high) for r in reference]
     h, w = guide[0].shape
     dy, dx = int(round(h * border)), int(round(w * border))
@@ -59,8 +60,6 @@ def flicker_ratio(frames: Sequence[np.ndarray], bicubic: Sequence[np.ndarray],
                   value_range: Optional[tuple[float, float]] = None) -> tuple[float, float, float]:
     """(flicker of ``frames``, flicker of ``bicubic``, their ratio), both with the bicubic frames' flow and one
     grey-level scale (``value_range``, default the two clips' common range)."""
-    if value_range is None:
-        every = [*frames, *bicubic]
-        value_range = (min(float(np.min(f)) for f in every), max(float(np.max(f)) for f in every))
+    value_range = value_range if value_range is not None else _common_range(frames, bicubic)
     test, base = flicker(frames, bicubic, value_range=value_range), flicker(bicubic, bicubic, value_range=value_range)
     return test, base, test / base if base > 0 else float("inf")

@@ -24,7 +24,6 @@ class Clip:
     kind: str  # "video", "sequence" or "tiff"
     fps: Fraction
     paths: Optional[list[Path]] = None  # the frames of a sequence
-    codec: str = ""
     count: Optional[int] = None  # frames, where the container or the sequence says
 
     @property
@@ -133,11 +132,10 @@ def open_clip(source: Union[str, Path], fps: Optional[float] = None) -> Clip:
                 raise ValueError(f"{text}: no video stream")
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate or Fraction(30)
-            codec, count = stream.codec_context.name, int(stream.frames or 0) or None
+            count = int(stream.frames or 0) or None  # 0 where the container does not say
     except av.FFmpegError as exc:
         raise ValueError(f"{text}: cannot open the clip ({exc})") from exc
-    return Clip(text, "video", Fraction(fps).limit_denominator(1001) if fps else Fraction(rate), codec=codec,
-                count=count)
+    return Clip(text, "video", Fraction(fps).limit_denominator(1001) if fps else Fraction(rate), count=count)
 
 
 class ClipWriter:

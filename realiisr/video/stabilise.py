@@ -23,7 +23,7 @@ import numpy as np
 
 from realiisr.video.flicker import eight_bit_view
 
-__all__ = ["TemporalStabiliser"]
+__all__ = ["TemporalStabiliser", "bicubic_of", "stabilise_frame"]
 
 
 class TemporalStabiliser:
@@ -79,3 +79,31 @@ class TemporalStabiliser:
         out = (1.0 - weight) * current + weight * warped.astype(np.float64)
         self._previous = out
         return out
+
+
+def bicubic_of(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Pillow's bicubic of a grey LR frame to ``size`` (``[H, W]``), float64 in the frame's own scale: the guide
+    a stabiliser is given (8-bit frames through Pillow's 8-bit path, as ``pil_bicubic(eight_bit=True)``)."""
+    from PIL import Image
+
+    image = Image.fromarray(frame) if frame.dtype == np.uint8 else Image.fromarray(frame.astype(np.float32), mode="F")
+    return np.asarray(image.resize(size[::-1], Image.BICUBIC), dtype=np.float64)
+
+
+def stabilise_frame(stabiliser: TemporalStabiliser, result: np.ndarray, frame: np.ndarray, *,
+                    radiometric: bool = False) -> np.ndarray:
+    """An output frame as a clip writes it: ``result`` (integer ``[H, W]``) blended with the clip's past, block means
+    restored to the LR ``frame`` for a radiometric clip, rounded back to the result's type; the stabiliser then
+    continues from this rounded frame, so a clip resumed from its written frames blends as an uninterrupted run."""
+    import torch
+
+    from realiisr.camera.radiometric import back_project
+
+    out = stabiliser(result, bicubic_of(frame, result.shape))
+    if radiometric and result.shape[0] % frame.shape[0] == 0:
+        out = back_project(torch.from_numpy(out), torch.from_numpy(frame.astype(np.float64)),
+                           result.shape[0] // frame.shape[0]).numpy()
+    info = np.iinfo(result.dtype)
+    written = np.clip(np.round(out), info.min, info.max).astype(result.dtype)
+    stabiliser.remember(written)
+    return written

@@ -12,7 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 from realiisr.video.io import Clip, ClipWriter
-from realiisr.video.stabilise import TemporalStabiliser
+from realiisr.video.stabilise import TemporalStabiliser, bicubic_of, stabilise_frame
 
 __all__ = ["ClipResult", "upscale_clip"]
 
@@ -65,31 +65,6 @@ def _clip_palette(clip: Clip, palette: Any) -> Any:
     return found
 
 
-def _bicubic(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Pillow's bicubic of a grey frame to ``size`` (``[H, W]``), float64 in the frame's own scale."""
-    from PIL import Image
-
-    image = Image.fromarray(frame) if frame.dtype == np.uint8 else Image.fromarray(frame.astype(np.float32), mode="F")
-    return np.asarray(image.resize(size[::-1], Image.BICUBIC), dtype=np.float64)
-
-
-def _stabilised(stabiliser: TemporalStabiliser, result: np.ndarray, frame: np.ndarray, radiometric: bool) -> np.ndarray:
-    """``result`` blended with the clip's past (:mod:`realiisr.video.stabilise`), block means restored for a
-    radiometric clip, rounded back to the frame's type."""
-    import torch
-
-    from realiisr.camera.radiometric import back_project
-
-    out = stabiliser(result, _bicubic(frame, result.shape))
-    if radiometric and result.shape[0] % frame.shape[0] == 0:
-        out = back_project(torch.from_numpy(out), torch.from_numpy(frame.astype(np.float64)),
-                           result.shape[0] // frame.shape[0]).numpy()
-    info = np.iinfo(result.dtype)
-    written = np.clip(np.round(out), info.min, info.max).astype(result.dtype)
-    stabiliser.remember(written)
-    return written
-
-
 def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, lossless: bool = False,
                  resume: bool = False, progress: bool = True, palette: Any = "auto", stabilise: float = 0.0,
                  **settings: Any) -> ClipResult:
@@ -129,8 +104,8 @@ def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, los
                 if reused is not None:  # the frame before was resumed: continue the blend from it
                     with Image.open(reused[1]) as image:
                         kept = np.asarray(image).astype(np.float64)
-                    stabiliser.reset(kept, _bicubic(reused[0], kept.shape))
-                result = _stabilised(stabiliser, result, frame, value_range is not None)
+                    stabiliser.reset(kept, bicubic_of(reused[0], kept.shape))
+                result = stabilise_frame(stabiliser, result, frame, radiometric=value_range is not None)
             partial = target.with_suffix(".part.png")
             Image.fromarray(result).save(partial)
             partial.replace(target)
