@@ -27,7 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--data", action="append", required=True, help="pairs folder, frames folder or synthetic:N")
         parser.add_argument("--holdout", default="", help="comma-separated pair names kept for validation ('*': all)")
         parser.add_argument("--degradation", default="flir_iisr",
-                            help="degradation preset for HR frames (flir_iisr, flir_iisr_agc, default)")
+                            help="degradation of HR frames: a preset (flir_iisr, flir_iisr_camera, flir_iisr_agc, default) "
+                                 "or a YAML file of steps (e.g. with real_noise; docs/training.md)")
         parser.add_argument("--contrast", type=float, default=0.3,
                             help="shared LR/HR contrast augmentation of degraded frames, ±fraction (default 0.3)")
         parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, metrics.csv, config)")

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from realiisr.data.degradations import DegradationPipeline, preset_pipeline
+from realiisr.data.degradations import DegradationPipeline, load_pipeline
 from realiisr.data.io import IMAGE_SUFFIXES, pil_bicubic, read_frame, shrink_frame
 
 __all__ = ["DataError", "PairedThermalDataset", "DegradedThermalDataset", "ConcatThermalDataset", "item_generator"]
@@ -223,8 +223,9 @@ class DegradedThermalDataset(_Base):
     Args:
         source: a folder of HR frames, a packed-crops ``.npz`` file (:mod:`realiisr.data.packed`), or a callable
             ``(index, generator) -> [1, H, W]`` frame with ``length``.
-        pipeline: the degradation pipeline or a preset name (default: the ``default`` preset; see
-            :data:`realiisr.data.degradations.PRESETS`).
+        pipeline: the degradation pipeline, a preset name (default: the ``default`` preset; see
+            :data:`realiisr.data.degradations.PRESETS`) or a YAML file of steps
+            (:func:`~realiisr.data.degradations.load_pipeline`).
         repeats: crops drawn per frame per epoch (frames are larger than crops).
         contrast: the HR crop's contrast is scaled by a factor in ``[1 - contrast, 1 + contrast]`` about its mean
             before it is degraded, so LR and HR share it (an augmentation for AGC-processed frames of any
@@ -256,7 +257,7 @@ class DegradedThermalDataset(_Base):
             self._make = None
             self._cache: dict[Path, Tensor] = {}
         if pipeline is None or isinstance(pipeline, str):
-            pipeline = preset_pipeline(pipeline or "default", scale)
+            pipeline = load_pipeline(pipeline or "default", scale)
         self.pipeline = pipeline
         if not 0 <= contrast < 1:
             raise DataError(f"contrast must be in [0, 1), got {contrast}")

@@ -7,6 +7,7 @@ random quantity from the ``torch.Generator`` it is given, so a pipeline is deter
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
 import torch
@@ -15,7 +16,8 @@ from torch import Tensor
 
 from realiisr.core._registry import Registry
 
-__all__ = ["Degradation", "DEGRADATIONS", "DegradationPipeline", "default_pipeline", "PRESETS", "preset_pipeline"]
+__all__ = ["Degradation", "DEGRADATIONS", "DegradationPipeline", "default_pipeline", "PRESETS", "preset_pipeline",
+           "load_pipeline"]
 
 
 class Degradation:
@@ -31,7 +33,8 @@ def _check_degradation(obj: Any) -> None:
 
 
 #: The degradation steps, by name; plugins add more through the ``realiisr.degradations`` entry-point group.
-DEGRADATIONS = Registry("degradation", check=_check_degradation, entry_point_group="realiisr.degradations")
+DEGRADATIONS = Registry("degradation", check=_check_degradation, entry_point_group="realiisr.degradations",
+                        locations=("realiisr.data.real_noise",))
 
 
 def _uniform(generator: torch.Generator, low: float, high: float) -> float:
@@ -297,6 +300,35 @@ def preset_pipeline(name: str, scale: int = 4) -> DegradationPipeline:
     if name not in PRESETS:
         raise ValueError(f"unknown degradation preset {name!r}; known: {sorted(PRESETS)}")
     return DegradationPipeline(PRESETS[name](scale))
+
+
+def load_pipeline(spec: str, scale: int = 4) -> DegradationPipeline:
+    """A preset name, or a YAML file of steps (a list of ``{type: name, ...options}``, or ``{steps: [...]}``).
+
+    In a file, a step's ``frames`` option (``real_noise``) may be relative: it is read relative to the file, so a
+    run folder's degradation file stays valid wherever the run is moved with its data."""
+    path = Path(spec)
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        return preset_pipeline(spec, scale)
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"degradation file {spec!r}: {exc}") from None
+    steps = loaded.get("steps") if isinstance(loaded, Mapping) else loaded
+    if not isinstance(steps, list) or not all(isinstance(s, Mapping) and "type" in s for s in steps):
+        raise ValueError(f"degradation file {spec!r}: expected a list of steps, each a mapping with a 'type'")
+    resolved = []
+    for step in steps:
+        step = dict(step)
+        if "frames" in step:
+            frames = [step["frames"]] if isinstance(step["frames"], str) else list(step["frames"])
+            step["frames"] = [str(f) if Path(f).is_absolute() else str(path.parent / f) for f in frames]
+        resolved.append(step)
+    if not any(s["type"] == "downsample" and s.get("scale", 4) == scale for s in resolved):
+        raise ValueError(f"degradation file {spec!r}: no 'downsample' step of scale {scale}")
+    return DegradationPipeline(resolved)
 
 
 def default_pipeline(scale: int = 4) -> DegradationPipeline:
