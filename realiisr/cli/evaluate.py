@@ -30,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--sweep-crop", type=int, default=256, help="with --sweep: HR centre-crop side (default 256)")
     parser.add_argument("--sweep-blurs", default="",
                         help="with --sweep: PSF:width list, e.g. gaussian:2,disk:3 (default: Gaussian 1,2,3,5,7 and disk 3,5)")
+    parser.add_argument("--sweep-camera", default="flir_iisr_camera",
+                        help="with --sweep: the camera processing after blur and area, the LR side of a degradation "
+                             "preset or YAML file (as train --degradation; default flir_iisr_camera)")
     parser.add_argument("--sweep-scale", type=int, choices=(2, 4, 8), default=None,
                         help="with --sweep: the output scale (default: the model's; see realiisr upscale --scale)")
     parser.add_argument("--clip", help="a clip (video, frame folder or glob, multi-page TIFF): flicker of the "
@@ -82,7 +85,7 @@ def _sweep(args: argparse.Namespace, model, method: str) -> int:
     scale = args.sweep_scale or model.scale
     result = run_sweep(Upscaler(model, dtype=args.dtype, scale=scale), frames, method=method, scale=scale,
                        crop=args.sweep_crop, blurs=blurs, metric_names=[m for m in args.metrics.split(",") if m],
-                       held_out=held_out)
+                       held_out=held_out, camera=args.sweep_camera)
     result.write(args.out)
     print(result.markdown())
     print(f"wrote {args.out}/sweep.csv, sweep.json, sweep.md")

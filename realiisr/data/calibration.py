@@ -22,7 +22,8 @@ from realiisr.data.io import pil_bicubic
 from realiisr.data.registration import Similarity, apply_similarity, estimate_similarity, fit_gain_offset
 
 __all__ = ["LRFormation", "register_to_lr", "residual_grey_levels", "fit_lr_formation", "preset_residuals",
-           "CameraStatistics", "camera_statistics", "camera_steps", "laplacian_ratio", "synthetic_laplacian_ratio"]
+           "CameraStatistics", "camera_statistics", "camera_steps", "laplacian_ratio", "lr_side_fit",
+           "synthetic_laplacian_ratio"]
 
 _WIDTHS = tuple(float(w) for w in np.arange(0.5, 10.01, 0.25))
 
@@ -149,12 +150,25 @@ def camera_steps(stats: Sequence[CameraStatistics]) -> list[dict]:
     ]
 
 
+def lr_side_fit(hr: Tensor, lr: Tensor, steps: Sequence[dict], draws: int = 8, scale: int = 4,
+                seed: int = 0) -> tuple[float, float]:
+    """(median residual in grey levels, median Laplacian ratio) of the real LR against its fitted blur + area
+    degradation followed by the LR-side ``steps`` and 8-bit storage: how well those steps make synthetic LR look
+    like this camera's. Random steps (noise) can only raise the residual; the ratio is what they should bring to
+    1. Steps built without this pair (leave one pair out) make it a test, not a fit."""
+    degraded, border, _ = _fitted_degradation(hr, lr, scale)
+    pipeline = DegradationPipeline([*steps, {"type": "quantize", "bits": 8}])
+    generator = torch.Generator().manual_seed(seed)
+    residuals, ratios = [], []
+    for _ in range(draws):
+        synthetic = pipeline(degraded, generator)
+        residuals.append(residual_grey_levels(synthetic, lr, border)[0])
+        ratios.append(laplacian_ratio(lr, synthetic, border))
+    return float(np.median(residuals)), float(np.median(ratios))
+
+
 def synthetic_laplacian_ratio(hr: Tensor, lr: Tensor, steps: Sequence[dict], draws: int = 8, scale: int = 4,
                               seed: int = 0) -> float:
     """Median Laplacian ratio of the real LR over its fitted blur + area degradation followed by ``steps``
     (and 8-bit storage): 1.0 when the steps add the high-frequency energy the camera adds."""
-    degraded, border, _ = _fitted_degradation(hr, lr, scale)
-    pipeline = DegradationPipeline([*steps, {"type": "quantize", "bits": 8}])
-    generator = torch.Generator().manual_seed(seed)
-    ratios = [laplacian_ratio(lr, pipeline(degraded, generator), border) for _ in range(draws)]
-    return float(np.median(ratios))
+    return lr_side_fit(hr, lr, steps, draws, scale, seed)[1]

@@ -3,7 +3,8 @@
 Real LR pairs are few and every setting chosen on them overstates; the sweep is the evaluation that cannot be
 tuned on. Each HR frame (a centre crop) is blurred by a fixed PSF — Gaussian σ ∈ {1, 2, 3, 5, 7} or disk
 r ∈ {3, 5} HR px — area-averaged ×scale, then run through the camera's LR-side processing of the
-``flir_iisr_camera`` preset (local AGC offset field, shot/read noise, row/column stripes, 8-bit storage), drawn
+``flir_iisr_camera`` preset (local AGC offset field, shot/read noise, row/column stripes, 8-bit storage; or another
+degradation's LR side, ``--sweep-camera``: e.g. real noise patches), drawn
 once per frame and reused for every width so that the widths differ by their blur only. Each method is scored
 against the HR after its own least-squares gain/offset (as the aligned score of real pairs, with no registration:
 the pair is synthetic), PSNR and SSIM (pyiqa) and thermal-order accuracy beside bicubic.
@@ -18,18 +19,19 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from realiisr.data.degradations import PRESETS, DegradationPipeline, _blur, _disk_kernel, _gaussian_kernel
+from realiisr.data.degradations import DegradationPipeline, _blur, _disk_kernel, _gaussian_kernel, load_pipeline
 from realiisr.data.io import IMAGE_SUFFIXES, pil_bicubic, read_frame
 from realiisr.data.splits import sweep_holdout_frames
 from realiisr.evaluation.evaluate import OFFLINE_METRICS, evaluate_images, load_metrics
 
-__all__ = ["SWEEP_BLURS", "SweepResult", "parse_blurs", "sweep_frames", "degrade_at", "run_sweep"]
+__all__ = ["SWEEP_BLURS", "DEFAULT_CAMERA", "SweepResult", "parse_blurs", "sweep_frames", "camera_steps_of",
+           "degrade_at", "run_sweep"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -37,6 +39,9 @@ _LOG = logging.getLogger(__name__)
 SWEEP_BLURS: tuple[tuple[str, float], ...] = (
     ("gaussian", 1.0), ("gaussian", 2.0), ("gaussian", 3.0), ("gaussian", 5.0), ("gaussian", 7.0),
     ("disk", 3.0), ("disk", 5.0))
+
+#: The camera processing of the sweep's LR unless told otherwise: the LR side of this preset.
+DEFAULT_CAMERA = "flir_iisr_camera"
 
 
 def parse_blurs(text: str) -> list[tuple[str, float]]:
@@ -69,21 +74,25 @@ def sweep_frames(folder: Path, limit: int = 8) -> tuple[list[Path], bool]:
     return chosen, bool(held)
 
 
-def _camera_steps(scale: int) -> list[dict]:
-    """The LR-side steps of ``flir_iisr_camera``: everything after its down-sampling."""
-    steps = PRESETS["flir_iisr_camera"](scale)
+def camera_steps_of(camera: str, scale: int) -> list[dict]:
+    """The LR-side steps of a degradation (a preset name or a YAML file of steps, as ``realiisr train
+    --degradation`` takes): everything after its down-sampling."""
+    steps = load_pipeline(camera, scale).specs
     index = next(i for i, s in enumerate(steps) if s["type"] == "downsample")
     return steps[index + 1:]
 
 
-def degrade_at(hr: Tensor, psf: str, width: float, scale: int, seed: int) -> Tensor:
+def degrade_at(hr: Tensor, psf: str, width: float, scale: int, seed: int,
+               camera: Union[str, DegradationPipeline] = DEFAULT_CAMERA) -> Tensor:
     """``hr`` ``[1, H, W]`` blurred by the fixed ``psf`` of ``width``, area-averaged ×``scale`` and processed
-    like camera LR, the processing drawn from ``seed`` (the same draw for every width)."""
+    like camera LR (``camera``: the LR side of that degradation, or a pipeline of LR-side steps), the processing
+    drawn from ``seed`` (the same draw for every width)."""
     if psf not in ("gaussian", "disk"):
         raise ValueError(f"sweep PSF {psf!r}: expected 'gaussian' or 'disk'")
     kernel = _gaussian_kernel(width) if psf == "gaussian" else _disk_kernel(width)
     lr = F.avg_pool2d(_blur(hr.float(), kernel)[None], scale)[0]
-    return DegradationPipeline(_camera_steps(scale))(lr, torch.Generator().manual_seed(seed))
+    pipeline = camera if isinstance(camera, DegradationPipeline) else DegradationPipeline(camera_steps_of(camera, scale))
+    return pipeline(lr, torch.Generator().manual_seed(seed))
 
 
 def _centre_crop(frame: Tensor, crop: int, multiple: int) -> Tensor:
@@ -102,6 +111,7 @@ class SweepResult:
     held_out: bool
     rows: list[dict] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)
+    camera: str = DEFAULT_CAMERA
 
     def table(self) -> list[dict]:
         out = []
@@ -123,7 +133,7 @@ class SweepResult:
         columns = list(table[0]) if table else []
         lines = [f"{self.method} − bicubic over {len(self.frames)} frames "
                  f"({'held-out range' if self.held_out else 'frames not checked against training'}); "
-                 "gain/offset-fitted scores", "",
+                 f"camera processing: the LR side of {self.camera}; gain/offset-fitted scores", "",
                  "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         for row in table:
             lines.append("| " + " | ".join(f"{v:+.4f}" if k.endswith("_gain") else f"{v:.4f}" if isinstance(v, float)
@@ -140,7 +150,7 @@ class SweepResult:
             writer.writeheader()
             writer.writerows(table)
         (out / "sweep.json").write_text(json.dumps({"method": self.method, "frames": self.frames,
-                                                    "held_out": self.held_out, "table": table, "rows": self.rows,
+                                                    "held_out": self.held_out, "camera": self.camera, "table": table, "rows": self.rows,
                                                     "unavailable": self.unavailable}, indent=2))
         (out / "sweep.md").write_text(self.markdown() + "\n")
 
@@ -148,20 +158,22 @@ class SweepResult:
 def run_sweep(upscale: Callable[[Tensor], Tensor], frames: Sequence[Path], *, method: str = "model", scale: int = 4,
               crop: int = 256, multiple: int = 4, blurs: Sequence[tuple[str, float]] = SWEEP_BLURS,
               metric_names: Sequence[str] = OFFLINE_METRICS, border: int = 8, seed: int = 0,
-              held_out: bool = True) -> SweepResult:
+              held_out: bool = True, camera: str = DEFAULT_CAMERA) -> SweepResult:
     """Run ``upscale`` (``[1, h, w]`` LR → ``[1, h·scale, w·scale]``) over ``frames`` × ``blurs``.
 
     ``crop``: side of the HR centre crop (a multiple of ``multiple``·``scale``); ``border``: HR pixels left out of
-    the scores at each edge; frame ``i`` draws its camera processing from ``seed + i``."""
+    the scores at each edge; frame ``i`` draws its camera processing from ``seed + i``; ``camera``: whose LR
+    side that processing is (a preset name or a degradation YAML file)."""
     if not frames:
         raise ValueError("sweep: no frames")
     loaded = load_metrics(metric_names)
+    pipeline = DegradationPipeline(camera_steps_of(camera, scale))
     result = SweepResult(method=method, frames=[p.name for p in frames], held_out=held_out,
-                         unavailable=dict(loaded[1]))
+                         unavailable=dict(loaded[1]), camera=str(camera))
     for index, path in enumerate(frames):
         hr = _centre_crop(read_frame(path), crop, multiple * scale)
         for psf, width in blurs:
-            lr = degrade_at(hr, psf, width, scale, seed + index)
+            lr = degrade_at(hr, psf, width, scale, seed + index, pipeline)
             outputs = {"bicubic": pil_bicubic(lr, hr.shape[-2], hr.shape[-1], eight_bit=True).clamp(0, 1),
                        method: upscale(lr)}
             evaluation = evaluate_images([(path.stem, outputs, hr)], border=border, align="registered",
