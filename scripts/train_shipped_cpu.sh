@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce the shipped weights (recipe real_iisr_x4_flir) on a CPU, stage by stage, as the model card lists:
 #   bash scripts/train_shipped_cpu.sh [SHARED] [RUN]      (defaults: ../shared, ./shipped-run)
-# About 2 h 40 min of a 2-core CPU. Every stage resumes (--resume) when the script is started again; each stage's
+# About 2 h of a 2-core CPU. Every stage resumes (--resume) when the script is started again; each stage's
 # weights are the checkpoint named below, so a stage that ends early (stop_after) is part of the recipe, not a
 # crash: the learning-rate schedule of that stage spans its full --steps.
 set -euo pipefail
@@ -29,25 +29,4 @@ $PY -m realiisr train "${common[@]}" --out "$RUN/generator" --init "$RUN/tokeniz
 $PY -m realiisr train "${common[@]}" --out "$RUN/joint" --init "$RUN/generator/step-00001000/model.safetensors" \
   --steps 1500 "${opts[@]}" lr=2e-4 val_every=300 save_every=300 tokenizer.lr_condition=pyramid \
   train_decoder=true loss_weights.ce=0.1 loss_weights.mse=250 loss_weights.toc=25
-# 4. the camera's LR side: the same chain fine-tuned on LR with local AGC offsets and real noise patches cut from
-#    flat regions of the five LR-only sample frames (none of the four validation pairs); the training crops
-#    leave the degradation sweep's held-out HIT-UAV range out
-[[ -f "$RUN/crops-sweep-holdout-excluded.npz" ]] || $PY -m realiisr pack-frames "$S/thermal-frames/roadscene" \
-  "$S/thermal-frames/hit-uav" "$S/thermal-frames/tno@2" "$S/thermal-frames/difiisr@2" "$S/flir-iisr-samples/frames/HR" \
-  -o "$RUN/crops-sweep-holdout-excluded.npz" --crop 144 --per-frame 4 --seed 1 --exclude-sweep-holdout
-samples=$(realpath "$S/flir-iisr-samples")
-cat > "$RUN/real_noise.yaml" <<YAML
-steps:
-  - {type: defocus, kind: mixed, sigma: [1.0, 9.0], spread: 0.35}
-  - {type: motion_blur, length: [3.0, 13.0], probability: 0.1}
-  - {type: downsample, scale: 4}
-  - {type: local_agc, rms: [0.0035, 0.006]}
-  - {type: real_noise, frames: [$samples/frames/LR, $samples/pairs/LR/001202_1.png], strength: [0.3, 1.5]}
-  - {type: quantize, bits: 8}
-YAML
-common[1]=real_iisr_x4_flir  # tiny_detail + pyramid with stage 3's loss weights
-common[3]="$RUN/crops-sweep-holdout-excluded.npz"
-$PY -m realiisr train "${common[@]}" --out "$RUN/camera" --init "$RUN/joint/step-00001500/model.safetensors" \
-  --degradation "$RUN/real_noise.yaml" --steps 1200 "${opts[@]}" lr=1e-4 val_every=300 \
-  save_every=300 train_decoder=true
-echo "weights: $RUN/camera/step-00001200/model.safetensors (recipe: $RUN/camera/recipe.yaml)"
+echo "weights: $RUN/joint/step-00001500/model.safetensors (recipe: $RUN/joint/recipe.yaml)"
