@@ -106,3 +106,30 @@ def test_blur_lists_parse_and_bad_ones_are_named():
     for bad in ("gaussian", "box:3", "disk:-1"):
         with pytest.raises(ValueError, match=f"sweep blur '{bad}'"):
             parse_blurs(bad)
+
+
+def test_sweep_camera_can_be_another_degradations_lr_side(tmp_path):
+    """``--sweep-camera FILE.yaml``: the LR-side steps of that file (here real noise patches of given LR frames)
+    replace flir_iisr_camera's, drawn alike per frame; the report names them."""
+    from realiisr.evaluation.sweep import camera_steps_of
+
+    rng = np.random.default_rng(5)
+    (tmp_path / "lr").mkdir()
+    Image.fromarray((128 + rng.normal(0, 6, (64, 64))).clip(0, 255).astype(np.uint8)).save(tmp_path / "lr" / "n.png")
+    spec = tmp_path / "camera.yaml"
+    spec.write_text("- {type: defocus, sigma: [1.0, 2.0]}\n- {type: downsample, scale: 4}\n"
+                    "- {type: real_noise, frames: lr}\n- {type: quantize, bits: 8}\n")
+    assert [s["type"] for s in camera_steps_of(str(spec), 4)] == ["real_noise", "quantize"]
+    assert [s["type"] for s in camera_steps_of("flir_iisr_camera", 4)][-1] == "quantize"
+    hr = torch.from_numpy(_scene()).float()[None]
+    real = degrade_at(hr, "gaussian", 2.0, 4, seed=3, camera=str(spec))
+    assert torch.equal(real, degrade_at(hr, "gaussian", 2.0, 4, seed=3, camera=str(spec)))
+    clean = F.avg_pool2d(_blur(hr, _gaussian_kernel(2.0))[None], 4)[0]
+    added = (real - clean) * 255
+    assert 3 < float(added.std()) < 8  # the 6-level noise of the frame, less what its shading Gaussian took
+    frames, _ = sweep_frames(_write(tmp_path / "hr", ["a.png"]), limit=8)
+    result = run_sweep(lambda lr: pil_bicubic(lr, lr.shape[-2] * 4, lr.shape[-1] * 4), frames, method="same",
+                       blurs=[("gaussian", 2.0)], camera=str(spec))
+    assert str(spec) in result.markdown()
+    result.write(tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "sweep.json").read_text())["camera"] == str(spec)
