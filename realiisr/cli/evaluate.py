@@ -33,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--sweep-camera", default="flir_iisr_camera",
                         help="with --sweep: the camera processing after blur and area, the LR side of a degradation "
                              "preset or YAML file (as train --degradation; default flir_iisr_camera)")
+    parser.add_argument("--without", choices=("guidance", "tokens"), default=None,
+                        help="with --data or --sweep: the model with a component taken away (guidance: TSG sees a flat "
+                             "frame; tokens: the generator's posterior replaced by the uniform one), to measure what it adds")
     parser.add_argument("--sweep-scale", type=int, choices=(2, 4, 8), default=None,
                         help="with --sweep: the output scale (default: the model's; see realiisr upscale --scale)")
     parser.add_argument("--clip", help="a clip (video, frame folder or glob, multi-page TIFF): flicker of the "
@@ -127,6 +130,13 @@ def _fit_niqe(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        return _evaluate(args, stack)
+
+
+def _evaluate(args: argparse.Namespace, stack) -> int:
     import realiisr
     from realiisr.data.io import pil_bicubic, read_frame
     from realiisr.evaluation.evaluate import evaluate_images
@@ -142,12 +152,19 @@ def _run(args: argparse.Namespace) -> int:
         recipe = recipe_for_weights(args.recipe, args.weights)
         model = realiisr.build(recipe, pretrained=args.weights is None, weights=args.weights).eval()
         method = args.recipe or recipe.name
+        if args.without is not None:
+            from realiisr.evaluation.component_ablation import without
+
+            stack.enter_context(without(model, args.without))
+            method = f"{method} without {args.without}"
         if args.sweep is not None:
             return _sweep(args, model, method)
         if args.clip is not None or args.synthetic_clip is not None:
             return _clip(args, model, method)
         hr_dir, lr_dir, sr_dir = args.data / "HR", args.data / "LR", None
     elif args.sr is not None and args.hr is not None:
+        if args.without is not None:
+            raise ValueError("--without takes a component from the model: use it with --data or --sweep")
         hr_dir, sr_dir, model, method = args.hr, args.sr, None, "sr"
         lr_dir = args.lr or args.hr.parent / "LR"
     else:
