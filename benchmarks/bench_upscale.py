@@ -1,7 +1,7 @@
 """Seconds per 256×192 LR frame (→ 1024×768) for the tiny recipe, random weights, float32 and bfloat16
 autocast; tiles/s in extra_info. The shipped recipe with its weights, default settings (``dtype auto``, overlap 8),
-on a 256×192 and a 640×512 frame, with classifier-free guidance at the reference's 1 and at the recipe's 0 (an
-A/B in one process). The last benchmark repeats the bfloat16 frame with the allocator setting of
+on a 256×192 and a 640×512 frame, with classifier-free guidance at the reference's 1 and at the recipe's 0, and at
+overlap 4 (an A/B in one process). The last benchmark repeats the bfloat16 frame with the allocator setting of
 the ``realiisr`` command (:func:`realiisr.inference.memory.keep_freed_memory`), which cannot be undone, so
 benchmarks/conftest.py runs it after every other test."""
 from __future__ import annotations
@@ -43,22 +43,23 @@ def test_upscale_frame(benchmark, device, overlap, dtype):
     _frame_benchmark(benchmark, device, overlap, dtype, "default")
 
 
-@pytest.mark.parametrize("cfg", [1.0, 0.0], ids=["cfg1", "cfg0-default"])
+@pytest.mark.parametrize("cfg,overlap", [(1.0, 8), (0.0, 8), (0.0, 4)], ids=["cfg1", "cfg0-default", "cfg0-overlap4"])
 @pytest.mark.parametrize("size", [(192, 256), (512, 640)], ids=["256x192", "640x512"])
-def test_upscale_frame_shipped(benchmark, size, cfg):
+def test_upscale_frame_shipped(benchmark, size, cfg, overlap):
     torch.manual_seed(0)
     model = _shipped_model()
     h, w = size
     # a smooth frame with edges (random noise would make the tokens' work unlike a real frame's)
     y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
     frame = (0.4 + 0.3 * torch.sin(9 * x) * torch.cos(7 * y) + 0.2 * ((x - 0.5) ** 2 + (y - 0.4) ** 2 < 0.05))[None]
-    upscaler = Upscaler(model, cfg=cfg)
+    upscaler = Upscaler(model, cfg=cfg, overlap=overlap)
     tiles = 1
     for n in (h, w):
-        tiles *= len(tile_starts(n + sum(_margins(n, upscaler.lr_tile, 8, upscaler.border)), upscaler.lr_tile, 8))
+        tiles *= len(tile_starts(n + sum(_margins(n, upscaler.lr_tile, overlap, upscaler.border)), upscaler.lr_tile,
+                                 overlap))
     benchmark.group = f"upscale|real_iisr_x4_flir|{w}x{h}->{4 * w}x{4 * h}|cpu"
-    benchmark.extra_info.update({"impl": f"cfg {cfg:g}", "tiles": tiles, "overlap": 8, "dtype": "auto",
-                                 "threads": torch.get_num_threads()})
+    benchmark.extra_info.update({"impl": f"cfg {cfg:g}, overlap {overlap}", "tiles": tiles, "overlap": overlap,
+                                 "dtype": "auto", "threads": torch.get_num_threads()})
     result = benchmark.pedantic(lambda: upscaler(frame.clamp(0, 1)), rounds=3, warmup_rounds=1, iterations=1)
     assert result.shape == (1, 4 * h, 4 * w)
     benchmark.extra_info["tiles_per_s"] = tiles / benchmark.stats.stats.median
