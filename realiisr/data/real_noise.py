@@ -50,7 +50,7 @@ def flat_noise_patches(frame: Tensor, size: int = 16, fraction: float = 0.15) ->
     if blocks.shape[0] > 2 and blocks.shape[1] > 2:
         blocks, flatness = blocks[1:-1, 1:-1], flatness[1:-1, 1:-1]
     blocks = blocks.reshape(-1, size, size)
-    order = torch.argsort(flatness.reshape(-1))
+    order = torch.argsort(flatness.reshape(-1), stable=True)  # ties (flat synthetic frames) in block order
     keep = order[: max(1, round(fraction * len(order)))]
     patches = blocks[keep]
     return (patches - patches.mean(dim=(1, 2), keepdim=True)).float()
