@@ -17,7 +17,7 @@ from torch import Tensor
 from realiisr.core._registry import Registry
 
 __all__ = ["Degradation", "DEGRADATIONS", "DegradationPipeline", "default_pipeline", "PRESETS", "preset_pipeline",
-           "load_pipeline"]
+           "load_pipeline", "load_steps"]
 
 
 class Degradation:
@@ -303,13 +303,20 @@ def preset_pipeline(name: str, scale: int = 4) -> DegradationPipeline:
 
 
 def load_pipeline(spec: str, scale: int = 4) -> DegradationPipeline:
-    """A preset name, or a YAML file of steps (a list of ``{type: name, ...options}``, or ``{steps: [...]}``).
+    """The pipeline of :func:`load_steps`."""
+    return DegradationPipeline(load_steps(spec, scale))
+
+
+def load_steps(spec: str, scale: int = 4) -> list[dict[str, Any]]:
+    """The steps of a preset name, or of a YAML file of steps (a list of ``{type: name, ...options}``, or ``{steps: [...]}``).
 
     In a file, a step's ``frames`` option (``real_noise``) may be relative: it is read relative to the file, so a
     run folder's degradation file stays valid wherever the run is moved with its data."""
     path = Path(spec)
     if path.suffix.lower() not in (".yaml", ".yml"):
-        return preset_pipeline(spec, scale)
+        if spec not in PRESETS:
+            raise ValueError(f"unknown degradation preset {spec!r}; known: {sorted(PRESETS)}")
+        return PRESETS[spec](scale)
     import yaml
 
     try:
@@ -328,7 +335,7 @@ def load_pipeline(spec: str, scale: int = 4) -> DegradationPipeline:
         resolved.append(step)
     if not any(s["type"] == "downsample" and s.get("scale", 4) == scale for s in resolved):
         raise ValueError(f"degradation file {spec!r}: no 'downsample' step of scale {scale}")
-    return DegradationPipeline(resolved)
+    return resolved
 
 
 def default_pipeline(scale: int = 4) -> DegradationPipeline:

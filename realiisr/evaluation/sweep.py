@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from realiisr.data.degradations import DegradationPipeline, _blur, _disk_kernel, _gaussian_kernel, load_pipeline
+from realiisr.data.degradations import DegradationPipeline, _blur, _disk_kernel, _gaussian_kernel, load_steps
 from realiisr.data.io import IMAGE_SUFFIXES, pil_bicubic, read_frame
 from realiisr.data.splits import sweep_holdout_frames
 from realiisr.evaluation.evaluate import OFFLINE_METRICS, evaluate_images, load_metrics
@@ -77,7 +77,7 @@ def sweep_frames(folder: Path, limit: int = 8) -> tuple[list[Path], bool]:
 def camera_steps_of(camera: str, scale: int) -> list[dict]:
     """The LR-side steps of a degradation (a preset name or a YAML file of steps, as ``realiisr train
     --degradation`` takes): everything after its down-sampling."""
-    steps = load_pipeline(camera, scale).specs
+    steps = load_steps(camera, scale)  # specs only: a real_noise bank is read once, by the caller's pipeline
     index = next(i for i, s in enumerate(steps) if s["type"] == "downsample")
     return steps[index + 1:]
 
