@@ -30,10 +30,16 @@ bench: setup
 
 setup: $(VENV)/.ext.stamp
 
-$(VENV)/.deps.stamp: requirements/dev.txt requirements/constraints.txt
+$(VENV)/.deps.stamp: requirements/dev.txt requirements/constraints.txt requirements/baselines.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@test -x $(UV) || $(PY) -m pip install -q uv
 	$(UV_PIP) -q -r requirements/dev.txt -c requirements/constraints.txt
+	$(UV_PIP) -q --no-deps -r requirements/baselines.txt
+	@# the Vulkan loader lets the test suite check the Real-ESRGAN runner against the wheel's own wrapper
+	@if ! ldconfig -p | grep -q libvulkan.so.1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && apt-get install -y -qq libvulkan1 >/dev/null) || echo "libvulkan1 not installed: one wrapper test will skip"; \
+	  else echo "libvulkan1 absent (not root): one wrapper test will skip"; fi; fi
 	@# pip's CUDA toolkit ships only libcudart.so.13; the linker and CMake's FindCUDA want libcudart.so
 	@cu="$(SITE)/nvidia/cu13/lib"; if [ -e "$$cu/libcudart.so.13" ]; then ln -sf libcudart.so.13 "$$cu/libcudart.so"; fi
 	touch $@

@@ -46,14 +46,28 @@ def load_metrics(names: Sequence[str], device: str = "cpu", as_loss: bool = Fals
         import pyiqa
     except Exception as exc:
         return {}, {name: f"pyiqa is not installed ({exc}); pip install 'realiisr[metrics]'" for name in names}
+    from realiisr.evaluation.pyiqa_weights import missing_weights
+
     for name in names:
+        reason = missing_weights(name)
+        if reason is not None:
+            unavailable[name] = reason
+            continue
         try:
-            loaded[name] = pyiqa.create_metric(name, device=device, as_loss=as_loss)
-        except Exception as exc:  # missing weights fail inside create_metric
-            home = os.environ.get("TORCH_HOME", "~/.cache/torch")
-            unavailable[name] = (f"weights not available locally ({type(exc).__name__}: {str(exc)[:160]}); "
-                                 f"place pyiqa's weight file under {home}/hub/pyiqa/")
+            metric = pyiqa.create_metric(name, device=device, as_loss=as_loss)
+        except Exception as exc:
+            unavailable[name] = f"pyiqa could not build it ({type(exc).__name__}: {str(exc)[:160]})"
+            continue
+        # grey frames go in as three equal channels to the perceptual metrics (their networks are RGB)
+        loaded[name] = metric if name in OFFLINE_METRICS else _as_rgb(metric)
     return loaded, unavailable
+
+
+def _as_rgb(metric: Callable) -> Callable:
+    def rgb(*frames: Tensor) -> Tensor:
+        return metric(*(f.expand(-1, 3, -1, -1) if f.shape[1] == 1 else f for f in frames))
+
+    return rgb
 
 
 @dataclass

@@ -123,3 +123,26 @@ def test_cli_benchmark_writes_the_table(pairs, tmp_path):
     text = (tmp_path / "out" / "benchmark.md").read_text()
     assert "| bicubic |" in text and "| lanczos |" in text and "niqe_thermal" in text
     assert main(["benchmark", "--data", str(tmp_path / "none"), "--methods", "bicubic"]) == 2
+
+
+def test_peak_memory_and_the_sweep(pairs, samples_dir, tmp_path):
+    from realiisr.evaluation.benchmark import add_sweep
+
+    data = _subset(pairs, tmp_path / "data", ["000191_1"])
+    bicubic = resolve_method("bicubic")
+
+    def hungry(lr):  # bicubic, after touching 256 MB of scratch memory
+        scratch = torch.ones(64 * 2**20)
+        return bicubic(lr) + 0 * scratch[0]
+
+    result = run_benchmark(data, {"bicubic": bicubic, "hungry": hungry}, progress=False)
+    table = {row["method"]: row for row in result.table()}
+    if math.isnan(table["bicubic"]["peak_mb"]):
+        pytest.skip("no /proc/self/clear_refs here: peak memory is not measured")
+    assert table["hungry"]["peak_mb"] > 200 > table["bicubic"]["peak_mb"]
+    add_sweep(result, {"bicubic": bicubic, "lanczos": resolve_method("lanczos")}, samples_dir / "pairs" / "HR", frames=1)
+    assert [(r["psf"], r["width"]) for r in result.sweep][:2] == [("gaussian", 1.0), ("gaussian", 2.0)]
+    assert {r["method"] for r in result.sweep} == {"lanczos"} and len(result.sweep) == 7
+    assert abs(result.sweep[0]["psnr_gain"]) < 1.5  # Lanczos is bicubic's near neighbour
+    text = result.markdown()
+    assert "Degradation sweep" in text and "| lanczos |" in text
