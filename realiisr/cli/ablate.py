@@ -15,6 +15,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--variants", default="full,no_tsg,no_cac,no_toc", help="builtin variants, comma separated")
     parser.add_argument("--variant", action="append", default=[], help="extra variant name=key:value[,key:value]")
     parser.add_argument("--tokenizer", type=Path, help="trained tokenizer weights shared by every variant")
+    parser.add_argument("--pairs", type=Path, help="real pairs (DIR/LR, DIR/HR) to score whole frames on, aligned")
+    parser.add_argument("--sweep", type=Path, help="HR frames: score each variant on the degradation sweep too")
+    parser.add_argument("--sweep-frames", type=int, default=8, help="with --sweep: frames used (default 8)")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
@@ -46,6 +49,6 @@ def _run(args: argparse.Namespace) -> int:
     holdout = [n for n in args.holdout.split(",") if n]
     train_data, val_data = build_datasets(args.data, size, recipe.scale, args.seed, holdout, repeats=8)
     rows = run_ablation(recipe, variants, train_data, val_data or train_data, config, args.out,
-                        tokenizer=args.tokenizer)
+                        tokenizer=args.tokenizer, pairs=args.pairs, sweep=args.sweep, sweep_frames=args.sweep_frames)
     print((args.out / "ablation.md").read_text())
     return 1 if any("error" in r for r in rows) else 0

@@ -4,10 +4,18 @@ A variant is a set of recipe overrides, so any registered or plugin component ca
 (``name=guidance:my_dist:edge_only``). The builtin variants follow the paper's table:
 ``full``, ``no_tsg`` (LR tokens only), ``no_cac`` (static codebook), ``no_toc`` (no thermal-order loss),
 ``diffusion`` (a diffusion generator, from a plugin that registers ``diffusion``).
+
+Each variant is scored on its validation crops (``psnr`` ... ``images_per_s``), and, given ``pairs`` and
+``sweep``, the way the benchmark scores a shipped model: the aligned PSNR/SSIM and thermal-order accuracy of
+whole real pairs through the tiled upscaler (``pairs_*``), and the mean gain over bicubic on the degradation
+sweep (``sweep_gain``, and per width in ``ablation.json``). Every variant writes ``NAME/recipe.yaml`` beside its
+checkpoints, and a finished variant is not trained again (its last checkpoint is loaded), so a run can be
+re-scored or extended by starting it again.
 """
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import time
 from pathlib import Path
@@ -92,11 +100,39 @@ def _evaluate(model, val_data, limit: int) -> tuple[dict[str, float], float]:
     return means, per_image
 
 
+def _score_whole_frames(model, pairs: Optional[Path], sweep: Optional[Path], sweep_frames: int) -> dict[str, Any]:
+    """The model through the tiled upscaler, as users run it: real pairs (aligned) and the sweep's gains."""
+    from realiisr.evaluation.benchmark import BenchmarkResult, add_sweep, run_benchmark
+    from realiisr.evaluation.evaluate import Evaluation
+    from realiisr.inference import Upscaler
+    from realiisr.methods import resolve_method
+
+    model.eval()
+    upscaler = Upscaler(model, dtype="auto")
+    methods = {"bicubic": resolve_method("bicubic"), "model": lambda lr: upscaler(lr).clamp(0, 1)}
+    scores: dict[str, Any] = {}
+    if pairs is not None:
+        result = run_benchmark(pairs, methods, progress=False)
+        means = {row["method"]: row for row in result.paired.means()}
+        for method in methods:
+            scores[method] = {f"pairs_{k}": means[method][k] for k in ("psnr_aligned", "ssim_aligned", "order_acc_aligned")}
+    if sweep is not None:
+        swept = BenchmarkResult(list(methods), Evaluation())
+        add_sweep(swept, methods, sweep, frames=sweep_frames)
+        if swept.failures:
+            raise RuntimeError(f"sweep: {swept.failures[0]['error']}")
+        gains = {f"{r['psf']} {r['width']:g}": r["psnr_gain"] for r in swept.sweep}
+        scores.setdefault("model", {}).update({"sweep_gain": sum(gains.values()) / len(gains), "sweep": gains})
+    return scores
+
+
 def run_ablation(
     recipe: Recipe, variants: dict[str, dict[str, Any]], train_data, val_data, config: TrainConfig, out: Path, *,
-    tokenizer: Optional[Path] = None, eval_images: int = 8,
+    tokenizer: Optional[Path] = None, eval_images: int = 8, pairs: Optional[Path] = None,
+    sweep: Optional[Path] = None, sweep_frames: int = 8,
 ) -> list[dict[str, Any]]:
-    """Train and evaluate every variant; write ``ablation.csv``, ``ablation.md`` and ``ablation.png``."""
+    """Train (or, when finished before, load) and evaluate every variant; write ``ablation.csv``, ``.md``,
+    ``.json`` and ``ablation.png``. ``pairs``/``sweep``: also score whole real pairs and the degradation sweep."""
     rows: list[dict[str, Any]] = []
     bicubic: Optional[dict[str, Any]] = None
     for name, overrides in variants.items():
@@ -105,28 +141,38 @@ def run_ablation(
             model = realiisr.build(recipe, overrides=overrides)
             if tokenizer is not None:
                 _load_tokenizer(model, tokenizer)
-            train(model, train_data, config, out / name, progress=False)
+            (out / name).mkdir(parents=True, exist_ok=True)
+            model.recipe.to_yaml(out / name / "recipe.yaml")
+            started = time.perf_counter()
+            train(model, train_data, config, out / name, resume=True, progress=False)
+            train_seconds = time.perf_counter() - started
             means, seconds = _evaluate(model, val_data, eval_images)
+            whole = _score_whole_frames(model, pairs, sweep, sweep_frames) if pairs or sweep else {}
         except Exception as exc:  # one broken variant (a missing plugin, say) must not lose the others
             _LOG.warning("variant %s failed: %s", name, exc)
             rows.append({"variant": name, "error": f"{type(exc).__name__}: {exc}"})
             continue
-        bicubic = means["bicubic"]
+        bicubic = {**means["bicubic"], **whole.get("bicubic", {})}
         rows.append({"variant": name, "psnr": means["model"].get("psnr"), "ssim": means["model"].get("ssim"),
                      "order_acc": means["model"]["order_acc"], "toc": means["model"]["toc"],
-                     "params": model.num_parameters(), "images_per_s": 1 / seconds})
+                     **whole.get("model", {}), "params": model.num_parameters(), "images_per_s": 1 / seconds,
+                     "train_s_this_run": train_seconds})
     if bicubic is not None:
         rows.insert(0, {"variant": "bicubic", "psnr": bicubic.get("psnr"), "ssim": bicubic.get("ssim"),
-                        "order_acc": bicubic["order_acc"], "toc": bicubic["toc"]})
+                        "order_acc": bicubic["order_acc"], "toc": bicubic["toc"],
+                        **{k: v for k, v in bicubic.items() if k.startswith("pairs_")}})
     _write(rows, out)
     return rows
 
 
 def _write(rows: list[dict[str, Any]], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    columns = ["variant", "psnr", "ssim", "order_acc", "toc", "params", "images_per_s", "error"]
+    columns = ["variant", "psnr", "ssim", "order_acc", "toc", "pairs_psnr_aligned", "pairs_ssim_aligned",
+               "pairs_order_acc_aligned", "sweep_gain", "params", "images_per_s", "error"]
+    columns = [c for c in columns if any(c in r for r in rows)]
+    (out / "ablation.json").write_text(json.dumps(rows, indent=2))
     with open(out / "ablation.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, restval="")
+        writer = csv.DictWriter(handle, fieldnames=columns, restval="", extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
 
