@@ -3,6 +3,19 @@ from __future__ import annotations
 
 from realiisr.cli import main
 
+BASELINES = ("realesrgan_x4plus", "realsr_df2k", "span_clearreality4x")
+
+
+def _installed(method: str) -> bool:
+    try:
+        from realiisr_ncnn_baselines.models import model_files
+
+        model_files(method)
+        import ncnn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
 
 def test_demo_falls_back_to_generated_frames(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("REALIISR_SHARED", str(tmp_path / "no-shared-here"))
@@ -11,16 +24,19 @@ def test_demo_falls_back_to_generated_frames(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "generated thermal frames" in printed
     table = (out / "metrics.md").read_text()
-    assert table.count("generated/frame_") == 9 and "bicubic" in table and "PSNR" in table  # bicubic, lanczos, model
-    assert len(list((out / "bicubic" / "generated").glob("*.png"))) == 3
-    assert len(list((out / "real_iisr_x4_flir" / "generated").glob("*.png"))) == 3
+    methods = ["bicubic", "lanczos", "real_iisr_x4_flir"] + [m for m in BASELINES if _installed(m)]
+    assert table.count("generated/frame_") == 3 * len(methods) and "PSNR" in table
+    for method in methods:
+        assert len(list((out / method / "generated").glob("*.png"))) == 3, method
+    if _installed("realesrgan_x4plus"):
+        assert "baselines: realesrgan_x4plus" in printed and "BRISQUE" in table
     assert len(list((out / "figures" / "generated").glob("*.png"))) == 3
     assert "| generated |" in table
 
 
 def test_demo_runs_the_shipped_model_on_pairs_it_never_trained_on(tmp_path, samples_dir):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--samples", str(samples_dir)]) == 0
+    assert main(["demo", "--out", str(out), "--samples", str(samples_dir), "--no-baselines"]) == 0
     table = (out / "metrics.md").read_text()
     assert "| pairs/000191_1 | held out | bicubic |" in table and "trained on" not in table
     assert "| pairs/000191_1 | held out | real_iisr_x4_flir |" in table

@@ -2,7 +2,9 @@
 
 Upscales every LR image ×4 with the first recipe that ships trained weights, writes the results, comparison
 figures (LR / SR / HR with a line profile) and a metrics table (PSNR/SSIM through pyiqa, thermal-order accuracy,
-the TOC loss and thermal NIQE, grey channel) with bicubic and Lanczos beside it, and prints where everything went. Each real pair is
+the TOC loss, thermal NIQE and BRISQUE, grey channel) with bicubic, Lanczos and every installed plugin baseline
+(``realiisr.methods`` plugins: Real-ESRGAN, RealSR and SPAN from ``plugins/realiisr-ncnn-baselines``) beside it,
+and prints where everything went. Each real pair is
 marked "held out" or "trained on" from the weights' model card (``meta.training_holdout`` of the recipe); only
 held-out pairs say anything about quality. Without shipped weights the table holds the bicubic baseline only.
 """
@@ -25,7 +27,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default: demo-output)")
     parser.add_argument("--samples", type=Path, default=None, help="folder with pairs/ and frames/ (default: ../shared)")
     parser.add_argument("--seed", type=int, default=0, help="seed for generated frames")
-    parser.set_defaults(run=lambda args: run_demo(args.out, args.samples, args.seed))
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="leave out the plugin baselines (Real-ESRGAN, RealSR, SPAN: the slow part of the demo)")
+    parser.set_defaults(run=lambda args: run_demo(args.out, args.samples, args.seed, not args.no_baselines))
+
+
+def _baselines() -> dict:
+    """Every plugin method that can run here (its weights installed), by name; the others are named and skipped."""
+    from realiisr.methods import METHODS, resolve_method
+
+    found = {}
+    for method in METHODS.names():
+        if method in ("bicubic", "lanczos"):
+            continue
+        try:
+            found[method] = resolve_method(method)
+        except Exception as exc:  # a plugin whose wheel is absent must not stop the demo
+            print(f"baseline {method} left out: {exc}")
+    return found
 
 
 def _inputs(samples: Optional[Path], seed: int) -> tuple[str, list[tuple[str, torch.Tensor, Optional[torch.Tensor]]]]:
@@ -72,11 +91,11 @@ def _split(image: str, hr: Optional[torch.Tensor], holdout: Optional[set[str]]) 
     return "held out" if image.rsplit("/", 1)[-1] in holdout else "trained on"
 
 
-def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
+def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0, baselines: bool = True) -> int:
     from realiisr.data.io import pil_bicubic, write_frame
     from realiisr.evaluation.evaluate import OFFLINE_METRICS, evaluate_images, load_metrics
     from realiisr.evaluation.figures import comparison_figure
-    from realiisr.evaluation.niqe import no_reference_scores
+    from realiisr.evaluation.no_reference import no_reference_metrics
     from realiisr.inference import Upscaler
     from realiisr.methods import resolve_method
 
@@ -92,12 +111,16 @@ def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
               f"real pairs it was not trained on: {', '.join(sorted(holdout)) or 'none'}")
     rows = []
     loaded = load_metrics(OFFLINE_METRICS)
-    no_reference = no_reference_scores()  # thermal NIQE
+    no_reference, _ = no_reference_metrics(learned=())  # thermal NIQE, and BRISQUE where its model is installed
     lanczos = resolve_method("lanczos")
+    others = _baselines() if baselines else {}
+    if others:
+        print(f"baselines: {', '.join(others)} (the plugins' weights, on ncnn's CPU path)")
 
     for image, lr, hr in items:
         outputs = {"bicubic": pil_bicubic(lr, lr.shape[-2] * 4, lr.shape[-1] * 4, eight_bit=True).clamp(0, 1),
                    "lanczos": lanczos(lr)}
+        outputs.update({method: upscale(lr) for method, upscale in others.items()})
         if model is not None:
             outputs[name] = Upscaler(model)(lr)
         split = _split(image, hr, holdout)
@@ -139,7 +162,7 @@ def run_demo(out: Path, samples: Optional[Path] = None, seed: int = 0) -> int:
 
 _COLUMNS = (("psnr", "PSNR raw"), ("ssim", "SSIM raw"), ("psnr_aligned", "PSNR aligned"),
             ("ssim_aligned", "SSIM aligned"), ("order_acc_aligned", "order acc aligned"), ("order_acc", "order acc raw"),
-            ("toc", "TOC"), ("niqe_thermal", "thermal NIQE"))
+            ("toc", "TOC"), ("niqe_thermal", "thermal NIQE"), ("brisque", "BRISQUE"))
 
 
 def _means(rows: list[dict[str, str]]) -> str:
