@@ -21,7 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--methods", default="bicubic,real_iisr_x4_flir", help="comma-separated method names")
     parser.add_argument("-o", "--out", type=Path, default=Path("benchmark"))
     parser.add_argument("--niqe-model", type=Path, default=None,
-                        help="the standard NIQE model file (../shared/data/metrics/niqe_pris_params.npz)")
+                        help="the standard NIQE model file (default: ../shared/data/metrics/niqe_pris_params.npz "
+                             "where ../shared is found)")
     parser.add_argument("--sweep", type=Path, default=None,
                         help="folder of HR frames: every method on the degradation sweep too (gain per blur width)")
     parser.add_argument("--sweep-frames", type=int, default=8, help="with --sweep: frames used (default 8)")
@@ -41,7 +42,14 @@ def _run(args: argparse.Namespace) -> int:
     if not names:
         raise ValueError("--methods names no method")
     methods = {name: resolve_method(name, dtype=args.dtype) for name in names}
-    scorers, unavailable = no_reference_metrics(args.niqe_model, brisque_model=args.brisque_model)
+    niqe_model = args.niqe_model
+    if niqe_model is None:
+        from realiisr.data.samples import find_shared_dir
+
+        shared = find_shared_dir()
+        found = shared / "data" / "metrics" / "niqe_pris_params.npz" if shared is not None else None
+        niqe_model = found if found is not None and found.is_file() else None
+    scorers, unavailable = no_reference_metrics(niqe_model, brisque_model=args.brisque_model)
     result = run_benchmark(args.data, methods, no_reference=scorers, unavailable=unavailable,
                            metric_names=("psnr", "ssim", "lpips"),
                            figures=None if args.no_figures else args.out / "figures")

@@ -122,6 +122,12 @@ def test_cli_benchmark_writes_the_table(pairs, tmp_path):
                  "--no-figures"]) == 0
     text = (tmp_path / "out" / "benchmark.md").read_text()
     assert "| bicubic |" in text and "| lanczos |" in text and "niqe_thermal" in text
+    header = next(line for line in text.splitlines() if line.startswith("| method |"))
+    assert "| brisque |" in header and "| peak_mb |" in header and "| seconds_per_frame |" in header
+    from realiisr.evaluation.pyiqa_weights import missing_weights
+
+    if missing_weights("lpips") is not None:  # no local weights: named in the notes, not downloaded
+        assert "lpips: not reported, weights not found" in text
     assert main(["benchmark", "--data", str(tmp_path / "none"), "--methods", "bicubic"]) == 2
 
 
