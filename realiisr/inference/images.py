@@ -134,12 +134,15 @@ def frame_from_image(image: Any, normalize: str = "minmax", *, palette: Any = "a
 
 def upscale_image(model, image: Any, *, normalize: str = "minmax", palette: Any = "auto",
                   value_range: Optional[tuple[float, float]] = None, radiometric: Optional[bool] = None,
-                  what: str = "frame", **settings: Any) -> Any:
+                  what: str = "frame", refine: Optional[Callable[[Tensor, Tensor], Tensor]] = None,
+                  **settings: Any) -> Any:
     """Super-resolve a whole LR frame of any size, returning the same kind of object (see the module doc).
 
     ``radiometric``: block means of the output equal the input (default: for 16-bit frames and for frames
-    mapped by ``value_range``). ``settings`` go to :class:`realiisr.inference.Upscaler` (overlap, seed,
-    color_fix, cfg, top_k, dtype, ...).
+    mapped by ``value_range``). ``refine``: applied to the ``[1, H, W]`` output in [0, 1] with the ``[1, h, w]``
+    LR frame (the scalar behind a pseudo-colour frame's colours), before the output becomes the input's kind
+    again (the temporal blend of colour clips). ``settings`` go to :class:`realiisr.inference.Upscaler`
+    (overlap, seed, color_fix, cfg, top_k, dtype, ...).
     """
     from realiisr.camera.radiometric import back_project
     from realiisr.inference.upscale import Upscaler
@@ -151,6 +154,8 @@ def upscale_image(model, image: Any, *, normalize: str = "minmax", palette: Any 
     out = Upscaler(model, **settings)(frame)
     if radiometric:
         out = back_project(out[0], frame[0], out.shape[-1] // frame.shape[-1])[None]
+    if refine is not None:
+        out = refine(out, frame)
     return restore(out)
 
 

@@ -3,6 +3,7 @@ starts (written whole, then renamed), so Ctrl-C or a crash loses nothing finishe
 there; the container ``OUT/<stem>.<ext>`` is encoded from those frames at the end, at the input's frame rate."""
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+import torch
+from torch import Tensor
 
 from realiisr.video.io import Clip, ClipWriter
 from realiisr.video.stabilise import TemporalStabiliser, bicubic_of, stabilise_frame
@@ -65,14 +68,25 @@ def _clip_palette(clip: Clip, palette: Any) -> Any:
     return found
 
 
+def _stabilise_scalar(stabiliser: TemporalStabiliser, out: Tensor, lr: Tensor) -> Tensor:
+    """The temporal blend of a pseudo-colour clip, on its 8-bit scalar (the palette index) before recolouring."""
+    def eight_bit(frame: Tensor) -> np.ndarray:
+        return np.clip(np.round(frame[0].double().numpy() * 255), 0, 255).astype(np.uint8)
+
+    blended = stabilise_frame(stabiliser, eight_bit(out), eight_bit(lr))
+    return torch.from_numpy(blended.astype(np.float32) / 255)[None]
+
+
 def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, lossless: bool = False,
                  resume: bool = False, progress: bool = True, palette: Any = "auto", stabilise: float = 0.0,
                  **settings: Any) -> ClipResult:
     """Upscale every frame of ``clip`` (:func:`realiisr.inference.images.upscale_image`; a 16-bit clip with one
     mapping for all its frames, a colour clip with one palette) into ``out``. ``keep_frames``: keep
     ``OUT/<stem>/%06d.png``; ``resume``: reuse the PNGs already there; ``stabilise``: the strength of the
-    motion-compensated temporal blend of grey clips (:class:`~realiisr.video.stabilise.TemporalStabiliser`, 0:
-    off). ``settings`` go to the upscaler."""
+    motion-compensated temporal blend (:class:`~realiisr.video.stabilise.TemporalStabiliser`, 0: off), on the
+    grey frames, or on the scalar behind a pseudo-colour clip's palette before it is coloured again (a colour
+    clip resumed after a stop starts its blend afresh at the first frame computed). ``settings`` go to the
+    upscaler."""
     from PIL import Image
     from tqdm import tqdm
 
@@ -98,8 +112,11 @@ def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, los
                 bar.update(1)
                 continue
             reused, previous = previous, None
+            refine = None
+            if stabilise and frame.ndim == 3:  # a palette clip: blend the scalar behind the colours
+                refine = functools.partial(_stabilise_scalar, stabiliser)
             result = upscale_image(model, frame, value_range=value_range, what=f"{clip.source} frame {index}",
-                                   radiometric=value_range is not None, palette=palette, **settings)
+                                   radiometric=value_range is not None, palette=palette, refine=refine, **settings)
             if stabilise and result.ndim == 2 and frame.ndim == 2:
                 if reused is not None:  # the frame before was resumed: continue the blend from it
                     with Image.open(reused[1]) as image:

@@ -224,3 +224,35 @@ def test_clip_scores_on_a_synthetic_clip():
     assert scores.psnr["bicubic"] > scores.psnr["nearest frame by frame"]  # blocks lose to bicubic
     assert scores.flicker["nearest"] < scores.flicker["nearest frame by frame"]  # the blend steadies the clip
     assert "| nearest |" in scores.markdown("nearest")
+
+
+def test_palette_clip_is_stabilised_on_its_scalar(tiny_weights, tmp_path):
+    from realiisr.camera.palettes import get_palette
+    from realiisr.camera.pseudocolour import decode_colour_frame
+
+    model, _ = tiny_weights
+    table = get_palette("ironbow").table
+    rng = np.random.default_rng(0)
+    still = _moving_frames(1)[0].astype(np.float64)
+    for name in ("ironbow", "grey"):
+        (tmp_path / name).mkdir()
+    for i in range(4):  # a still scene with fresh sensor noise in every frame: all change is flicker
+        grey = np.clip(np.round(still + rng.normal(0, 4, still.shape)), 0, 255).astype(np.uint8)
+        Image.fromarray(grey).save(tmp_path / "grey" / f"{i}.png")
+        index = np.round(grey / 255 * (len(table) - 1)).astype(int)
+        Image.fromarray(np.round(table[index]).astype(np.uint8)).save(tmp_path / "ironbow" / f"{i}.png")
+
+    def frames(name, stabilise):
+        out = tmp_path / f"out-{name}-{stabilise}"
+        upscale_clip(model, open_clip(tmp_path / name, fps=9), out, progress=False, keep_frames=True, overlap=2,
+                     stabilise=stabilise)
+        found = [np.asarray(Image.open(p)) for p in sorted((out / name).glob("*.png"))]
+        return [decode_colour_frame(f, "ironbow").values * 255 if f.ndim == 3 else f.astype(np.float64) for f in found]
+
+    plain, blended, grey = frames("ironbow", 0.0), frames("ironbow", 0.6), frames("grey", 0.6)
+    assert blended[0].shape == (96, 128) and len(blended) == 4
+    for colour, reference in zip(blended, grey):  # the palette clip's scalar is blended as a grey clip is
+        difference = np.abs(colour - reference)  # the palette's 1,024 steps: a quarter grey level apart
+        assert difference.mean() < 0.3 and difference.max() <= 2
+    change = lambda clip: np.mean([np.abs(b - a).mean() for a, b in zip(clip, clip[1:])])  # noqa: E731
+    assert change(blended) < 0.9 * change(plain)
