@@ -91,7 +91,8 @@ class BenchmarkResult:
             writer.writerows(table)
         (out / "benchmark.json").write_text(json.dumps({
             "settings": self.settings, "table": table, "rows": self.paired.rows, "lr_only": self.unpaired,
-            "seconds": self.seconds, "peak_mb": self.peak_mb, "sweep": self.sweep, "failures": self.failures, "alignment": self.paired.alignment}, indent=2))
+            "seconds": self.seconds, "peak_mb": self.peak_mb, "sweep": self.sweep, "failures": self.failures,
+            "alignment": self.paired.alignment}, indent=2))
         (out / "benchmark.md").write_text(self.markdown() + "\n")
 
 
