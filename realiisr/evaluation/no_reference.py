@@ -41,7 +41,7 @@ def no_reference_metrics(standard_niqe: Optional[Union[str, Path]] = None, *,
         scorers["brisque"] = lambda frame: brisque(frame, model)
     except (ImportError, FileNotFoundError, ValueError) as exc:
         unavailable["brisque"] = str(exc)
-    loaded, missing = load_metrics(list(learned))
+    loaded, missing = load_metrics(list(learned)) if learned else ({}, {})
     unavailable.update(missing)
     for name, metric in loaded.items():
         scorers[name] = lambda frame, metric=metric: float(metric(frame[None].float().clamp(0, 1)))
