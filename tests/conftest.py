@@ -41,6 +41,20 @@ def samples_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def sample_frame(samples_dir) -> Callable:
+    """``sample_frame("pairs/HR/000009_0.png")``: that sample frame as ``[1, h, w]`` in [0, 1], or a skip."""
+    from realiisr.data.io import read_frame
+
+    def load(relative: str) -> torch.Tensor:
+        path = samples_dir / relative
+        if not path.is_file():
+            pytest.skip(f"{path} is absent")
+        return read_frame(path)
+
+    return load
+
+
+@pytest.fixture(scope="session")
 def golden_path() -> Path:
     """``REALIISR_GOLDEN``, default ``../shared/golden/official_tiny_a.pt`` (its ``.json`` sidecar beside it)."""
     env = os.environ.get("REALIISR_GOLDEN")

@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from realiisr.data.io import read_frame
-
 brisque_module = pytest.importorskip("realiisr.evaluation.brisque")
 pytest.importorskip("cv2", reason="BRISQUE uses OpenCV's filters (opencv-python-headless)")
 
@@ -23,11 +21,8 @@ def model():
 
 
 @pytest.fixture(scope="module")
-def hr(samples_dir):
-    path = samples_dir / "pairs" / "HR" / "000009_0.png"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    return read_frame(path)
+def hr(sample_frame):
+    return sample_frame("pairs/HR/000009_0.png")
 
 
 def test_matches_opencv_contrib(model, hr):

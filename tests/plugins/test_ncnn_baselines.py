@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from realiisr.data.io import read_frame
 from realiisr.methods import METHODS, resolve_method
 
 pytest.importorskip("ncnn", reason="pip install ncnn (requirements/dev.txt)")
@@ -25,11 +24,8 @@ def _files(method):
 
 
 @pytest.fixture(scope="module")
-def lr(samples_dir):
-    path = samples_dir / "pairs" / "LR" / "000009_0.png"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    return read_frame(path)
+def lr(sample_frame):
+    return sample_frame("pairs/LR/000009_0.png")
 
 
 def test_methods_registered_through_the_entry_point():
