@@ -295,11 +295,15 @@ PRESETS = {"default": _default_steps, "flir_iisr": _flir_iisr_steps, "flir_iisr_
            "flir_iisr_camera": _flir_iisr_camera_steps}
 
 
-def preset_pipeline(name: str, scale: int = 4) -> DegradationPipeline:
-    """The named preset (``default``, ``flir_iisr``, ``flir_iisr_agc``, ``flir_iisr_camera``) for ``scale``."""
+def _preset_steps(name: str, scale: int) -> list[dict[str, Any]]:
     if name not in PRESETS:
         raise ValueError(f"unknown degradation preset {name!r}; known: {sorted(PRESETS)}")
-    return DegradationPipeline(PRESETS[name](scale))
+    return PRESETS[name](scale)
+
+
+def preset_pipeline(name: str, scale: int = 4) -> DegradationPipeline:
+    """The named preset (``default``, ``flir_iisr``, ``flir_iisr_agc``, ``flir_iisr_camera``) for ``scale``."""
+    return DegradationPipeline(_preset_steps(name, scale))
 
 
 def load_pipeline(spec: str, scale: int = 4) -> DegradationPipeline:
@@ -314,9 +318,7 @@ def load_steps(spec: str, scale: int = 4) -> list[dict[str, Any]]:
     run folder's degradation file stays valid wherever the run is moved with its data."""
     path = Path(spec)
     if path.suffix.lower() not in (".yaml", ".yml"):
-        if spec not in PRESETS:
-            raise ValueError(f"unknown degradation preset {spec!r}; known: {sorted(PRESETS)}")
-        return PRESETS[spec](scale)
+        return _preset_steps(spec, scale)
     import yaml
 
     try:

@@ -12,6 +12,7 @@ and to its four neighbour products (right, down, down-right, up-right; zero outs
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import pickle
@@ -24,8 +25,6 @@ import numpy as np
 __all__ = ["BrisqueModel", "brisque", "brisque_features", "load_model", "default_model_dir"]
 
 _SHAPES = 0.2 + 0.001 * np.arange(9800)  # the C++ grid: gam = 0.2; gam < 10; gam += 0.001
-_RATIO = np.exp(2 * np.vectorize(math.lgamma)(2 / _SHAPES) - np.vectorize(math.lgamma)(1 / _SHAPES)
-                - np.vectorize(math.lgamma)(3 / _SHAPES))
 _SHIFTS = ((0, 1), (1, 0), (1, 1), (-1, 1))
 
 
@@ -96,6 +95,14 @@ def load_model(folder: Optional[Union[str, Path]] = None) -> BrisqueModel:
                         np.asarray(limits["min_"], dtype=np.float64), np.asarray(limits["max_"], dtype=np.float64))
 
 
+@functools.lru_cache(maxsize=1)
+def _moment_ratios() -> np.ndarray:
+    """Γ(2/γ)² / (Γ(1/γ)·Γ(3/γ)) over the shape grid (computed on first use, not at import)."""
+    from scipy.special import gammaln
+
+    return np.exp(2 * gammaln(2 / _SHAPES) - gammaln(1 / _SHAPES) - gammaln(3 / _SHAPES))
+
+
 def _aggd(values: np.ndarray) -> tuple[float, float, float]:
     """(shape, left σ, right σ) of an asymmetric generalised Gaussian; zeros count in neither side."""
     negative, positive = values[values < 0], values[values > 0]
@@ -106,7 +113,7 @@ def _aggd(values: np.ndarray) -> tuple[float, float, float]:
     ratio = left / right
     r_hat = float(np.abs(values).mean()) ** 2 / float((values ** 2).mean())
     r_norm = r_hat * (ratio ** 3 + 1) * (ratio + 1) / (ratio ** 2 + 1) ** 2
-    return float(_SHAPES[np.argmin(np.abs(_RATIO - r_norm))]), left, right
+    return float(_SHAPES[np.argmin(np.abs(_moment_ratios() - r_norm))]), left, right
 
 
 def _scale_features(image: np.ndarray) -> list[float]:

@@ -102,8 +102,9 @@ def _evaluate(model, val_data, limit: int) -> tuple[dict[str, float], float]:
 
 def _score_whole_frames(model, pairs: Optional[Path], sweep: Optional[Path], sweep_frames: int) -> dict[str, Any]:
     """The model through the tiled upscaler, as users run it: real pairs (aligned) and the sweep's gains."""
-    from realiisr.evaluation.benchmark import BenchmarkResult, add_sweep, run_benchmark
-    from realiisr.evaluation.evaluate import Evaluation
+    from realiisr.evaluation.benchmark import run_benchmark
+    from realiisr.evaluation.sweep import run_sweep
+    from realiisr.evaluation.sweep import sweep_frames as pick_frames
     from realiisr.inference import Upscaler
     from realiisr.methods import resolve_method
 
@@ -117,11 +118,9 @@ def _score_whole_frames(model, pairs: Optional[Path], sweep: Optional[Path], swe
         for method in methods:
             scores[method] = {f"pairs_{k}": means[method][k] for k in ("psnr_aligned", "ssim_aligned", "order_acc_aligned")}
     if sweep is not None:
-        swept = BenchmarkResult(list(methods), Evaluation())
-        add_sweep(swept, methods, sweep, frames=sweep_frames)
-        if swept.failures:
-            raise RuntimeError(f"sweep: {swept.failures[0]['error']}")
-        gains = {f"{r['psf']} {r['width']:g}": r["psnr_gain"] for r in swept.sweep}
+        paths, held_out = pick_frames(sweep, sweep_frames)
+        table = run_sweep(methods["model"], paths, method="model", held_out=held_out).table()
+        gains = {f"{r['psf']} {r['width']:g}": r["psnr_gain"] for r in table}
         scores.setdefault("model", {}).update({"sweep_gain": sum(gains.values()) / len(gains), "sweep": gains})
     return scores
 
