@@ -54,6 +54,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--stabilise", type=float, default=0.6, metavar="STRENGTH",
                         help="with --clip/--synthetic-clip: the temporal blend `upscale` applies to clips (default "
                         "0.6, as `upscale`; 0: frames alone)")
+    parser.add_argument("--temporal", type=int, default=2, metavar="N",
+                        help="with --clip/--synthetic-clip: the window of N frames on each side the model reads, as "
+                        "`upscale --temporal` (default 2; 0: each frame alone)")
     parser.add_argument("--recipe", default=None, help="with --data or --sweep (default: the recipe that ships trained weights)")
     parser.add_argument("--weights", type=Path)
     parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
@@ -109,9 +112,11 @@ def _clip(args: argparse.Namespace, model, method: str) -> int:
         frames = clip_frames(open_clip(args.clip))
         lr, hr = shrink_clip(frames) if args.clip_is_hr else (frames, None)
         source = args.clip
-    scores = score_clip(frame_upscaler(model, dtype=args.dtype), lr, hr, method=method, stabilise=args.stabilise)
+    scores = score_clip(frame_upscaler(model, dtype=args.dtype), lr, hr, method=method, stabilise=args.stabilise,
+                        temporal=args.temporal)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "clip.json").write_text(json.dumps({"source": source, "method": method, **scores.__dict__}, indent=2))
+    (args.out / "clip.json").write_text(json.dumps({"source": source, "method": method, "temporal": args.temporal,
+                                                 "stabilise": args.stabilise, **scores.__dict__}, indent=2))
     text = f"{source}: {scores.frames} frames, {scores.seconds_per_frame:.2f} s a frame\n\n{scores.markdown(method)}"
     (args.out / "clip.md").write_text(text + "\n")
     print(text)
@@ -160,6 +165,12 @@ def _evaluate(args: argparse.Namespace, stack) -> int:
         if args.sweep is not None:
             return _sweep(args, model, method)
         if args.clip is not None or args.synthetic_clip is not None:
+            from realiisr.video.upscale import window_recipe_for
+
+            default = args.recipe is None and args.weights is None and args.without is None
+            window = window_recipe_for(recipe.name) if args.temporal and default else None
+            if window is not None:  # as `upscale` runs clips: the default recipe's window model
+                model, method = realiisr.build(window, pretrained=True).eval(), window
             return _clip(args, model, method)
         hr_dir, lr_dir, sr_dir = args.data / "HR", args.data / "LR", None
     elif args.sr is not None and args.hr is not None:

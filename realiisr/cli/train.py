@@ -39,6 +39,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--repeats", type=int, default=8, help="crops per HR frame or real pair per epoch")
         parser.add_argument("--register-pairs", action="store_true",
                             help="move each real pair's HR onto its LR grid first (global sub-pixel shift)")
+        if stage == "generator":
+            parser.add_argument("--temporal", type=int, default=0, metavar="N",
+                                help="train the window model of `upscale --temporal N`: each HR crop becomes a clip of "
+                                     "2N+1 moving looks, degraded one by one and fused onto the centre look "
+                                     "(realiisr.video.window_data); 0 (default): single frames")
         parser.add_argument("--no-progress", action="store_true")
         parser.add_argument("overrides", nargs="*", help="key=value training options or recipe keys")
         parser.set_defaults(run=lambda args, stage=stage: _run(args, stage))
@@ -73,9 +78,16 @@ def _run(args: argparse.Namespace, stage: str) -> int:
         _LOG.info("initialised from %s (%d tensors)", args.init, len(state))
     crop = model.tokenizer.image_size
     holdout = [n for n in args.holdout.split(",") if n]
+    extra = {}
+    if getattr(args, "temporal", 0):
+        import functools
+
+        from realiisr.video.window_data import WindowDegradedDataset
+
+        extra["frames_dataset"] = functools.partial(WindowDegradedDataset, radius=args.temporal)
     train_data, val_data = build_datasets(args.data, crop, model.scale, config.seed, holdout, args.repeats,
                                           register=args.register_pairs, degradation=args.degradation,
-                                          contrast=args.contrast)
+                                          contrast=args.contrast, **extra)
     if train_data is None:
         raise ValueError(f"--data {args.data}: every pair is held out and no HR frames were given; nothing to train on")
     if val_data is None:
@@ -84,7 +96,8 @@ def _run(args: argparse.Namespace, stage: str) -> int:
     model.recipe.to_yaml(args.out / "recipe.yaml")  # what `realiisr upscale --recipe` loads the weights with
     (args.out / "run.yaml").write_text(yaml.safe_dump({
         "command": stage, "recipe": model.recipe.to_dict(), "train": config.to_dict(),
-        "data": args.data, "holdout": holdout, "degradation": args.degradation, "contrast": args.contrast, "init": str(args.init) if args.init else None,
+        "data": args.data, "holdout": holdout, "degradation": args.degradation, "contrast": args.contrast,
+        "temporal": getattr(args, "temporal", 0), "init": str(args.init) if args.init else None,
     }, sort_keys=False))
     metrics = train(model, train_data, config, args.out, val_data=val_data, resume=args.resume,
                     progress=not args.no_progress)

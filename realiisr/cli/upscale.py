@@ -66,6 +66,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--stabilise", type=float, default=0.6, metavar="STRENGTH",
                         help="clips: blend each frame with the last one along the motion, where they agree (0.6 "
                         "by default: flicker below bicubic's, +0.3 dB on moving test clips; 0: frames alone)")
+    parser.add_argument("--temporal", type=int, default=2, metavar="N",
+                        help="clips: the model reads each frame's window of N frames on each side, fused along the "
+                        "motion (default 2; 0: each frame alone); with the default recipe, clips use its window model")
     parser.add_argument("--resume", action="store_true",
                         help="clips: reuse the finished frames of an interrupted run in OUT/<stem>/")
     parser.add_argument("--unit", choices=("C", "K"), default="C",
@@ -137,6 +140,22 @@ def collect_inputs(items: list[str]) -> list[Path]:
     return found
 
 
+def _clip_model(args: argparse.Namespace, recipe, model):
+    """Clips with ``--temporal`` and neither ``--recipe`` nor ``--weights``: the default recipe's window model
+    (trained on fused windows), where one ships; otherwise ``model``."""
+    import realiisr
+    from realiisr.video.upscale import window_recipe_for
+
+    window = window_recipe_for(recipe.name) if args.temporal and args.recipe is None and args.weights is None else None
+    if window is None:
+        return model
+    _LOG.info("clips: the window model %s", window)
+    window_model = realiisr.build(window, pretrained=True, device=args.device).eval()
+    if args.compile:
+        window_model.generator.compile_small_ops()
+    return window_model
+
+
 def _run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
@@ -177,6 +196,7 @@ def _run(args: argparse.Namespace) -> int:
         normalize = "minmax"
         if value_range is None and len(inputs) > 1 and not args.sequence:
             value_range = _sequence_range(inputs)
+    clip_model = None  # the window model of the default recipe, built for the first clip
     failures = 0
     for path in tqdm(inputs, desc="upscale", unit="frame", disable=len(inputs) < 2):
         settings = dict(scale=args.scale, overlap=args.overlap, batch_size=args.batch_size, cfg=args.cfg, top_k=args.top_k,
@@ -185,9 +205,11 @@ def _run(args: argparse.Namespace) -> int:
         try:
             if args.sequence or is_clip(path):  # a video out, at the clip's frame rate
                 clip = open_clip(path, fps=args.fps)
-                upscale_clip(model, clip, args.out, keep_frames=args.frames, lossless=args.lossless,
+                if clip_model is None:
+                    clip_model = _clip_model(args, recipe, model)
+                upscale_clip(clip_model, clip, args.out, keep_frames=args.frames, lossless=args.lossless,
                              resume=args.resume, progress=True, palette=palette, stabilise=args.stabilise,
-                             **settings)
+                             temporal=args.temporal, **settings)
                 continue
             if is_flir_file(path):  # temperatures out: a float TIFF, a preview and the camera's metadata
                 upscale_flir_file(model, path, args.out, unit=args.unit, palette=palette, **settings)

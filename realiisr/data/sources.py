@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
+
+from torch.utils.data import Dataset
 
 from realiisr.data.datasets import ConcatThermalDataset, DataError, DegradedThermalDataset, PairedThermalDataset
 from realiisr.data.io import IMAGE_SUFFIXES
@@ -56,18 +58,20 @@ def discover(path: Path, depth: int = 3) -> list[tuple[str, Path]]:
 
 def build_datasets(specs: Sequence[str], crop: int, scale: int, seed: int, holdout: Sequence[str], repeats: int,
                    register: bool = False, degradation: str = "flir_iisr", contrast: float = 0.0,
-                   val_repeats: int = 4):
+                   val_repeats: int = 4, frames_dataset: Callable[..., Dataset] = DegradedThermalDataset):
     """(train dataset or None, validation dataset or None) from ``--data`` specifications.
 
     Pairs named in ``holdout`` (``*`` for every pair) are validation only, ``val_repeats`` fixed crops each.
-    HR frames are degraded on the fly by the ``degradation`` preset.
+    HR frames are degraded on the fly by the ``degradation`` preset, through ``frames_dataset`` (a
+    :class:`~realiisr.data.datasets.DegradedThermalDataset` or a class that takes its arguments, such as the
+    window model's :class:`~realiisr.video.window_data.WindowDegradedDataset`).
     """
     from realiisr.data.synthetic import thermal_frame
 
     train, val = [], []
 
     def frames(source, **extra):
-        return DegradedThermalDataset(source, crop=crop, scale=scale, seed=seed, repeats=repeats,
+        return frames_dataset(source, crop=crop, scale=scale, seed=seed, repeats=repeats,
                                       pipeline=degradation, contrast=contrast, **extra)
 
     for spec in specs:

@@ -15,7 +15,7 @@ Whatever comes in goes back in the same kind: a PIL image, a numpy array (8-bit,
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -135,14 +135,16 @@ def frame_from_image(image: Any, normalize: str = "minmax", *, palette: Any = "a
 def upscale_image(model, image: Any, *, normalize: str = "minmax", palette: Any = "auto",
                   value_range: Optional[tuple[float, float]] = None, radiometric: Optional[bool] = None,
                   what: str = "frame", refine: Optional[Callable[[Tensor, Tensor], Tensor]] = None,
-                  **settings: Any) -> Any:
+                  window: Sequence[Any] = (), centre: int = 0, **settings: Any) -> Any:
     """Super-resolve a whole LR frame of any size, returning the same kind of object (see the module doc).
 
     ``radiometric``: block means of the output equal the input (default: for 16-bit frames and for frames
     mapped by ``value_range``). ``refine``: applied to the ``[1, H, W]`` output in [0, 1] with the ``[1, h, w]``
     LR frame (the scalar behind a pseudo-colour frame's colours), before the output becomes the input's kind
-    again (the temporal blend of colour clips). ``settings`` go to :class:`realiisr.inference.Upscaler`
-    (overlap, seed, color_fix, cfg, top_k, dtype, ...).
+    again (the temporal blend of colour clips). ``window``: frames of a clip around this one, of the same kind,
+    ``window[centre]`` being ``image`` itself: the model reads their motion-compensated fusion
+    (:func:`realiisr.inference.window.window_guide`) in place of the frame's bicubic upscale. ``settings`` go to
+    :class:`realiisr.inference.Upscaler` (overlap, seed, color_fix, cfg, top_k, dtype, ...).
     """
     from realiisr.camera.radiometric import back_project
     from realiisr.inference.upscale import Upscaler
@@ -151,7 +153,19 @@ def upscale_image(model, image: Any, *, normalize: str = "minmax", palette: Any 
     if radiometric is None:
         radiometric = value_range is not None or _is_radiometric(image)
     settings.setdefault("eight_bit", eight_bit)  # Pillow's 8-bit resize path only for 8-bit frames
-    out = Upscaler(model, **settings)(frame)
+    guide = None
+    if len(window) > 1:
+        from realiisr.inference.window import bicubic_frames, window_guide
+
+        if not 0 <= centre < len(window):
+            raise ValueError(f"{what}: centre {centre} outside its window of {len(window)} frames")
+        frames = [frame if k == centre else frame_from_image(other, normalize, palette=palette, value_range=value_range,
+                                                              what=f"{what} (window frame {k})")[0]
+                  for k, other in enumerate(window)]
+        if any(f.shape != frame.shape for f in frames):
+            raise ValueError(f"{what}: the frames of its window differ in size: {sorted({tuple(f.shape) for f in frames})}")
+        guide = window_guide(bicubic_frames(frames, model.scale, settings["eight_bit"]), centre)
+    out = Upscaler(model, **settings)(frame, guide=guide)
     if radiometric:
         out = back_project(out[0], frame[0], out.shape[-1] // frame.shape[-1])[None]
     if refine is not None:

@@ -104,8 +104,11 @@ class Upscaler:
     def lr_tile(self) -> int:
         return self.model.tokenizer.image_size // self.model.scale
 
-    def __call__(self, frame: Tensor) -> Tensor:
-        """``[1, h, w]`` LR frame in [0, 1] → ``[1, h·s, w·s]`` in [0, 1] (float64 accumulation)."""
+    def __call__(self, frame: Tensor, guide: Optional[Tensor] = None) -> Tensor:
+        """``[1, h, w]`` LR frame in [0, 1] → ``[1, h·s, w·s]`` in [0, 1] (float64 accumulation).
+
+        ``guide``: ``[1, h·s, w·s]`` in [0, 1], the model's input in place of the frame's bicubic upscale (a
+        clip's window fused onto this frame, :mod:`realiisr.inference.window`); ``None``: Pillow's bicubic."""
         if frame.dim() != 3 or frame.shape[0] != 1:
             raise ValueError(f"upscale: expected a [1, h, w] grey frame, got {tuple(frame.shape)}")
         if not torch.isfinite(frame).all():
@@ -116,6 +119,10 @@ class Upscaler:
         overlap = min(self.overlap, tile // 2)
         dead = min(max(0, self.border), overlap // 2)
         (top, bottom), (left, right) = (_margins(n, tile, overlap, self.border) for n in (h, w))
+        if guide is not None:
+            if guide.shape != (1, h * s, w * s):
+                raise ValueError(f"upscale: the guide is {tuple(guide.shape)}, expected {(1, h * s, w * s)}")
+            guide = _pad(guide.float(), top * s, bottom * s, left * s, right * s)
         frame = _pad(frame, top, bottom, left, right)
         _, hp, wp = frame.shape
         boxes = [(y, x) for y in tile_starts(hp, tile, overlap) for x in tile_starts(wp, tile, overlap)]
@@ -134,7 +141,11 @@ class Upscaler:
         color_fix = self.color_fix or self.model.options.get("color_fix", "adain")
         while first < len(boxes):
             chunk = boxes[first : first + batch]
-            tiles = [pil_bicubic(frame[:, y : y + tile, x : x + tile], tile * s, tile * s, self.eight_bit) for y, x in chunk]
+            if guide is None:
+                tiles = [pil_bicubic(frame[:, y : y + tile, x : x + tile], tile * s, tile * s, self.eight_bit)
+                         for y, x in chunk]
+            else:
+                tiles = [guide[:, y * s : (y + tile) * s, x * s : (x + tile) * s] for y, x in chunk]
             lr = torch.stack(tiles).expand(-1, 3, -1, -1).mul(2).sub(1).to(device)
             try:
                 with torch.no_grad(), precision:

@@ -102,9 +102,11 @@ def _numpy(frames: Sequence[Tensor]) -> list[np.ndarray]:
 
 
 def score_clip(upscale: Callable[[Tensor], Tensor], lr_frames: Sequence[Tensor], hr_frames: Optional[Sequence[Tensor]] = None,
-               *, method: str = "model", border: int = 8, stabilise: float = 0.0) -> ClipScores:
-    """Upscale every frame of ``lr_frames`` with ``upscale`` (``[1, h, w]`` → ``[1, H, W]`` in [0, 1]) and with
-    bicubic; flicker of both (and of ``hr_frames``, where given) and mean PSNRs against ``hr_frames``. With
+               *, method: str = "model", border: int = 8, stabilise: float = 0.0, temporal: int = 0) -> ClipScores:
+    """Upscale every frame of ``lr_frames`` with ``upscale`` (``[1, h, w]`` → ``[1, H, W]`` in [0, 1]; with
+    ``temporal`` > 0 called as ``upscale(frame, window=frames, centre=k)`` with the frame's window of up to
+    ``temporal`` frames on each side) and with bicubic; flicker of both (and of ``hr_frames``, where given) and
+    mean PSNRs against ``hr_frames``. With
     ``stabilise`` > 0, ``method`` is the output stabilised as ``realiisr upscale`` writes a clip (8-bit frames) and
     ``method + " frame by frame"`` the frames before it."""
     import time
@@ -115,7 +117,12 @@ def score_clip(upscale: Callable[[Tensor], Tensor], lr_frames: Sequence[Tensor],
         h, w = lr.shape[-2] * 4, lr.shape[-1] * 4
         outputs["bicubic"].append(pil_bicubic(lr, h, w, eight_bit=True).clamp(0, 1))
         start = time.perf_counter()
-        outputs[method].append(upscale(lr).clamp(0, 1))
+        if temporal:
+            first = max(0, index - temporal)
+            window = list(lr_frames[first : index + temporal + 1])
+            outputs[method].append(upscale(lr, window=window, centre=index - first).clamp(0, 1))
+        else:
+            outputs[method].append(upscale(lr).clamp(0, 1))
         spent += time.perf_counter() - start
         _LOG.info("clip frame %d/%d: %.2f s", index + 1, len(lr_frames), time.perf_counter() - start)
     methods = [method]
@@ -153,13 +160,16 @@ def clip_frames(clip) -> list[Tensor]:
     return out
 
 
-def frame_upscaler(model, **settings) -> Callable[[Tensor], Tensor]:
+def frame_upscaler(model, **settings) -> Callable[..., Tensor]:
     """``[1, h, w]`` in [0, 1] → the model's output through the path ``realiisr upscale`` takes for an 8-bit
-    frame (:func:`realiisr.inference.images.upscale_image`), back in [0, 1]."""
+    frame (:func:`realiisr.inference.images.upscale_image`), back in [0, 1]; ``window``/``centre``: the frame's
+    window in the clip, as ``realiisr upscale --temporal`` gives it."""
     from realiisr.inference.images import upscale_image
 
-    def upscale(lr: Tensor) -> Tensor:
+    def upscale(lr: Tensor, window: Sequence[Tensor] = (), centre: int = 0) -> Tensor:
         pixels = _eight_bit(lr)
-        return torch.from_numpy(upscale_image(model, pixels, **settings).astype(np.float32) / 255)[None]
+        frames = [_eight_bit(f) for f in window]
+        out = upscale_image(model, pixels, window=frames, centre=centre, **settings)
+        return torch.from_numpy(out.astype(np.float32) / 255)[None]
 
     return upscale

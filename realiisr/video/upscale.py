@@ -6,9 +6,10 @@ from __future__ import annotations
 import functools
 import logging
 import shutil
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from torch import Tensor
 from realiisr.video.io import Clip, ClipWriter
 from realiisr.video.stabilise import TemporalStabiliser, bicubic_of, stabilise_frame
 
-__all__ = ["ClipResult", "upscale_clip"]
+__all__ = ["ClipResult", "upscale_clip", "window_recipe_for"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -77,21 +78,63 @@ def _stabilise_scalar(stabiliser: TemporalStabiliser, out: Tensor, lr: Tensor) -
     return torch.from_numpy(blended.astype(np.float32) / 255)[None]
 
 
+def window_recipe_for(recipe: str) -> Optional[str]:
+    """The registered recipe that ships the window model of ``recipe`` (its ``meta.window_of``), if any: what
+    ``realiisr upscale`` runs on clips with ``--temporal`` when no recipe or weights are named."""
+    from realiisr.core.recipes import RECIPES, list_recipes
+
+    for name in list_recipes(pretrained=True):
+        if RECIPES.get(name).meta.get("window_of") == recipe:
+            return name
+    return None
+
+
+def _windows(frames: Iterable[np.ndarray], radius: int) -> Iterator[tuple[int, np.ndarray, list[np.ndarray], int]]:
+    """(index, frame, its window of up to ``radius`` frames on each side, the frame's place in it), in order,
+    reading at most ``radius`` frames ahead. A frame that fails to decode raises when its turn comes, not while
+    it is read ahead, so every frame before it is still upscaled (its window then ends before it)."""
+    buffer: deque[tuple[int, np.ndarray]] = deque()
+    ahead = iter(frames)
+    failure: Optional[Exception] = None
+    exhausted, index = False, 0
+    while True:
+        while not exhausted and (not buffer or buffer[-1][0] < index + radius):
+            try:
+                buffer.append((buffer[-1][0] + 1 if buffer else 0, next(ahead)))
+            except StopIteration:
+                exhausted = True
+            except (ValueError, OSError) as exc:
+                exhausted, failure = True, exc
+        while buffer and buffer[0][0] < index - radius:
+            buffer.popleft()
+        if not buffer or buffer[-1][0] < index:
+            if failure is not None:
+                raise failure
+            return
+        window = [frame for _, frame in buffer]
+        centre = index - buffer[0][0]
+        yield index, window[centre], window, centre
+        index += 1
+
+
 def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, lossless: bool = False,
                  resume: bool = False, progress: bool = True, palette: Any = "auto", stabilise: float = 0.0,
-                 **settings: Any) -> ClipResult:
+                 temporal: int = 0, **settings: Any) -> ClipResult:
     """Upscale every frame of ``clip`` (:func:`realiisr.inference.images.upscale_image`; a 16-bit clip with one
     mapping for all its frames, a colour clip with one palette) into ``out``. ``keep_frames``: keep
     ``OUT/<stem>/%06d.png``; ``resume``: reuse the PNGs already there; ``stabilise``: the strength of the
     motion-compensated temporal blend (:class:`~realiisr.video.stabilise.TemporalStabiliser`, 0: off), on the
     grey frames, or on the scalar behind a pseudo-colour clip's palette before it is coloured again (a colour
-    clip resumed after a stop starts its blend afresh at the first frame computed). ``settings`` go to the
-    upscaler."""
+    clip resumed after a stop starts its blend afresh at the first frame computed). ``temporal``: the model reads
+    each frame's window of up to ``temporal`` frames on each side, fused along the motion
+    (:func:`realiisr.inference.window.window_guide`; 0: each frame alone). ``settings`` go to the upscaler."""
     from PIL import Image
     from tqdm import tqdm
 
     from realiisr.inference.images import upscale_image
 
+    if temporal < 0:
+        raise ValueError(f"temporal: the window radius must be >= 0, got {temporal}")
     out = Path(out)
     work = out / clip.stem
     if work.exists() and not resume:
@@ -104,7 +147,7 @@ def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, los
     previous: Optional[tuple[np.ndarray, Path]] = None  # the last frame reused and its output: a resumed blend
     bar = tqdm(desc=clip.stem, unit="frame", disable=not progress, total=clip.count)  # rate and ETA
     try:
-        for index, frame in enumerate(clip.frames()):
+        for index, frame, window, centre in _windows(clip.frames(), temporal):
             target = work / f"{index:06d}.png"
             count = index + 1
             if resume and target.is_file():
@@ -116,7 +159,8 @@ def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, los
             if stabilise and frame.ndim == 3:  # a palette clip: blend the scalar behind the colours
                 refine = functools.partial(_stabilise_scalar, stabiliser)
             result = upscale_image(model, frame, value_range=value_range, what=f"{clip.source} frame {index}",
-                                   radiometric=value_range is not None, palette=palette, refine=refine, **settings)
+                                   radiometric=value_range is not None, palette=palette, refine=refine,
+                                   window=window if temporal else (), centre=centre, **settings)
             if stabilise and result.ndim == 2 and frame.ndim == 2:
                 if reused is not None:  # the frame before was resumed: continue the blend from it
                     with Image.open(reused[1]) as image:

@@ -1,0 +1,92 @@
+"""Multi-frame input for the window model (``realiisr upscale CLIP --temporal N``).
+
+A clip gives several sub-pixel-shifted looks at one scene. The neighbours of frame t (up to ``N`` on each side)
+are brought onto it and averaged, on the output grid, into the **window guide**: the image the model reads in
+place of frame t's own bicubic upscale — its guidance (TSG) and its LR-conditioned decoder both see it.
+
+    guide_t = (b_t + Σ_k w_k · warp_k(b_k)) / (1 + Σ_k w_k),   w_k = exp(−(d_k / tolerance)²)
+
+``b_k`` is Pillow's bicubic of LR frame k, ``warp_k`` follows the optical flow from ``b_t`` to ``b_k`` (OpenCV's
+Farneback on their 8-bit views; the flicker metric uses a different flow, DIS), resampled bicubically, and ``d_k``
+is the 5×5-smoothed disagreement of the warped neighbour with ``b_t`` in grey levels of 255. Where the warp is
+right, ``d_k`` is noise and the average cancels each frame's own noise and the aliasing that differs between
+frames; where it is wrong (an object moving on its own, an occlusion, a cut, outside the frame) ``w_k`` is ~0 and
+frame t stands alone, so nothing ghosts. The same function makes the training windows
+(:mod:`realiisr.video.window_data`), so the model learns on exactly what it is given.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from realiisr.data.io import pil_bicubic
+
+__all__ = ["window_guide", "bicubic_frames", "window_indices"]
+
+
+def window_indices(index: int, count: int, radius: int) -> list[int]:
+    """The frames of ``index``'s window in a clip of ``count`` frames: up to ``radius`` on each side."""
+    return list(range(max(0, index - radius), min(count, index + radius + 1)))
+
+
+def bicubic_frames(frames: Sequence[Tensor], scale: int, eight_bit: bool = True) -> list[Tensor]:
+    """Each ``[1, h, w]`` LR frame in [0, 1] → its Pillow bicubic ×``scale`` (the model's input convention)."""
+    return [pil_bicubic(f, f.shape[-2] * scale, f.shape[-1] * scale, eight_bit) for f in frames]
+
+
+def _eight_bit(frame: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(frame * 255), 0, 255).astype(np.uint8)
+
+
+def _flow(reference8: np.ndarray, other8: np.ndarray, shrink: int) -> np.ndarray:
+    """Farneback flow from ``reference8`` to ``other8`` (where each pixel of the reference lies in the other),
+    computed on both shrunk ``shrink`` times by area and brought back to full size."""
+    import cv2
+
+    if shrink == 1:
+        return cv2.calcOpticalFlowFarneback(reference8, other8, None, 0.5, 4, 15, 3, 5, 1.1, 0)
+    h, w = reference8.shape
+    small = (max(1, w // shrink), max(1, h // shrink))
+    a, b = (cv2.resize(f, small, interpolation=cv2.INTER_AREA) for f in (reference8, other8))
+    flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.1, 0)
+    flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+    flow[..., 0] *= w / small[0]
+    flow[..., 1] *= h / small[1]
+    return flow
+
+
+def window_guide(upsampled: Sequence[Tensor], centre: int, *, tolerance: float = 6.0, flow_shrink: int = 2) -> Tensor:
+    """The window guide of frame ``centre`` from the bicubic frames of its window (``[1, H, W]`` in [0, 1],
+    see :func:`bicubic_frames`); a window of one frame gives that frame back. ``flow_shrink``: the flow is
+    computed on the frames shrunk this many times."""
+    import cv2
+
+    if not 0 <= centre < len(upsampled):
+        raise ValueError(f"window guide: centre {centre} outside a window of {len(upsampled)} frames")
+    shapes = {tuple(f.shape) for f in upsampled}
+    if len(shapes) != 1:
+        raise ValueError(f"window guide: the window's frames differ in size: {sorted(shapes)}")
+    reference = upsampled[centre][0].double().numpy()
+    if len(upsampled) == 1:
+        return upsampled[centre].float().clamp(0, 1)
+    reference8 = _eight_bit(reference)
+    h, w = reference.shape
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    total, weights = reference.copy(), np.ones_like(reference)
+    for k, frame in enumerate(upsampled):
+        if k == centre:
+            continue
+        other = frame[0].double().numpy()
+        flow = _flow(reference8, _eight_bit(other), flow_shrink)
+        map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
+        warped = cv2.remap(other.astype(np.float32), map_x, map_y, cv2.INTER_CUBIC,
+                           borderMode=cv2.BORDER_REPLICATE).astype(np.float64)
+        mismatch = cv2.blur(np.abs(reference - warped).astype(np.float32) * 255, (5, 5)).astype(np.float64)
+        inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
+        weight = np.exp(-np.square(mismatch / tolerance)) * inside
+        total += weight * warped
+        weights += weight
+    return torch.from_numpy(total / weights).float().clamp(0, 1)[None]

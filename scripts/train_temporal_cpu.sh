@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The window model of `realiisr upscale CLIP --temporal 2` (real_iisr_x4_flir_temporal; docs/video.md): the shipped
+# weights fine-tuned on windows of five moving looks at each HR crop, fused onto the centre look
+# (realiisr.video.window_data), the four sample pairs for validation only.
+#   bash scripts/train_temporal_cpu.sh [SHARED] [RUN]
+# About 1 h of a 2-core CPU; resumes when started again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+S=${1:-${REALIISR_SHARED:-../shared}}/data
+RUN=${2:-$PWD/temporal-run}
+PY=${PYTHON:-.venv/bin/python}
+mkdir -p "$RUN"
+# the shipped chain's crops without the degradation sweep's held-out HIT-UAV range
+[[ -f "$RUN/crops.npz" ]] || $PY -m realiisr pack-frames "$S/thermal-frames/roadscene" "$S/thermal-frames/hit-uav" \
+  "$S/thermal-frames/tno@2" "$S/thermal-frames/difiisr@2" "$S/flir-iisr-samples/frames/HR" \
+  -o "$RUN/crops.npz" --crop 144 --per-frame 4 --seed 1 --exclude-sweep-holdout
+$PY -m realiisr train --recipe real_iisr_x4_flir --temporal 2 --data "$RUN/crops.npz" \
+  --data "$S/flir-iisr-samples/pairs" --holdout '*' --register-pairs --no-progress --resume --out "$RUN/window" \
+  --init realiisr/weights/real_iisr_x4_flir.safetensors --steps 1200 seed=0 batch_size=8 log_every=25 \
+  val_samples=16 lr=1e-4 val_every=400 save_every=200 train_decoder=true
+echo "weights: $RUN/window/step-00001200/model.safetensors (recipe: $RUN/window/recipe.yaml)"

@@ -1,0 +1,142 @@
+"""The window model's input: the motion-compensated window guide, the clip's windows, training windows."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+pytest.importorskip("cv2", reason="the window guide needs OpenCV (requirements/dev.txt installs it)")
+
+from realiisr.data.io import pil_bicubic  # noqa: E402
+from realiisr.inference.window import bicubic_frames, window_guide, window_indices  # noqa: E402
+from realiisr.video.upscale import _windows  # noqa: E402
+
+
+def _scene(h: int = 96, w: int = 128) -> np.ndarray:
+    """A smooth HR thermal-like scene with edges: blobs on a gradient."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    scene = 0.3 + 0.2 * xx / w
+    for cy, cx, r, v in ((30, 40, 12, 0.35), (60, 90, 9, -0.2), (70, 30, 6, 0.25)):
+        scene += v / (1 + np.exp(((yy - cy) ** 2 + (xx - cx) ** 2) ** 0.5 - r))
+    return scene
+
+
+def _look(scene: np.ndarray, dy: float, dx: float, size: tuple[int, int]) -> torch.Tensor:
+    """The ``size`` HR view of ``scene`` moved by (dy, dx), bilinear."""
+    h, w = scene.shape
+    ys, xs = torch.meshgrid(torch.arange(size[0], dtype=torch.float64) + 8 + dy,
+                            torch.arange(size[1], dtype=torch.float64) + 8 + dx, indexing="ij")
+    grid = torch.stack([xs / (w - 1) * 2 - 1, ys / (h - 1) * 2 - 1], dim=-1)[None].float()
+    return F.grid_sample(torch.from_numpy(scene).float()[None, None], grid, align_corners=True)[0]
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor, border: int = 8) -> float:
+    diff = (a - b)[..., border:-border, border:-border]
+    return float(-10 * torch.log10(diff.square().mean()))
+
+
+def test_a_window_of_one_frame_is_that_frame():
+    frame = torch.rand(1, 40, 48)
+    assert torch.equal(window_guide([frame], 0), frame)
+    assert window_indices(0, 10, 2) == [0, 1, 2] and window_indices(5, 10, 2) == [3, 4, 5, 6, 7]
+    assert window_indices(9, 10, 0) == [9]
+    with pytest.raises(ValueError, match="differ in size"):
+        window_guide([frame, torch.rand(1, 40, 40)], 0)
+
+
+def test_window_guide_averages_shifted_noisy_looks_and_ignores_what_does_not_match():
+    """Five sub-pixel-shifted, independently noisy LR looks at one scene: the guide is closer to the true view
+    than the centre frame's own bicubic; a neighbour of another scene (a cut) gets no weight."""
+    scene = _scene(112, 144)
+    rng = np.random.default_rng(0)
+    shifts = [(-1.3, 0.6), (-0.5, -0.7), (0.0, 0.0), (0.8, 0.4), (1.6, -1.1)]
+    looks = [_look(scene, dy, dx, (96, 128)) for dy, dx in shifts]
+    lr = [torch.round((F.avg_pool2d(v[None], 4)[0] + torch.from_numpy(rng.normal(0, 0.012, (1, 24, 32))).float())
+                      .clamp(0, 1) * 255) / 255 for v in looks]
+    up = bicubic_frames(lr, 4)
+    truth = pil_bicubic(F.avg_pool2d(looks[2][None], 4)[0], 96, 128)  # the noise-free centre frame's bicubic
+    alone, fused = _psnr(up[2], truth), _psnr(window_guide(up, 2), truth)
+    assert fused > alone + 2.0, (alone, fused)
+    cut = torch.from_numpy(rng.random((1, 96, 128))).float()  # a different scene next to the centre frame
+    with_cut = window_guide([up[1], up[2], cut], 1)
+    without = window_guide([up[1], up[2]], 1)
+    assert (with_cut - without).abs().mean() < 0.5 / 255
+
+
+def test_windows_read_ahead_and_a_bad_frame_raises_in_its_turn():
+    seen = [(i, c, list(w)) for i, _, w, c in _windows(iter(range(4)), 1)]
+    assert seen == [(0, 0, [0, 1]), (1, 1, [0, 1, 2]), (2, 1, [1, 2, 3]), (3, 1, [2, 3])]
+    assert [list(w) for _, _, w, _ in _windows(iter(range(3)), 0)] == [[0], [1], [2]]
+
+    def broken():
+        yield from (0, 1, 2)
+        raise ValueError("frame 3 is truncated")
+
+    done = []
+    with pytest.raises(ValueError, match="frame 3"):
+        for index, _, _, _ in _windows(broken(), 2):
+            done.append(index)
+    assert done == [0, 1, 2]  # every frame before the bad one still had its turn
+
+
+def test_training_windows_centre_on_the_crop_and_repeat_exactly(tmp_path):
+    from realiisr.video.window_data import WindowDegradedDataset
+
+    crops = np.stack([_scene(144, 144), _scene(144, 144)[::-1]])
+    source = tmp_path / "crops.npz"  # the layout of realiisr.data.packed
+    np.savez(source, crops=np.round(crops * 255).astype(np.uint8), names=np.array(["a", "b"]))
+    data = WindowDegradedDataset(source, radius=2, crop=128, scale=4, pipeline="flir_iisr", augment=False,
+                                 short_windows=0.0)
+    item, again = data[(0, 1)], data[(0, 1)]
+    assert item["lr"].shape == item["hr"].shape == (3, 128, 128)
+    assert torch.equal(item["lr"], again["lr"])  # an item is a function of (seed, epoch, index)
+    # the HR target is the window's centre look: the frame's crop, unresampled
+    hr = (item["hr"][0] + 1) / 2
+    packed = data._frame(1)[0]
+    offsets = [(t, l) for t in range(17) for l in range(17)
+               if torch.allclose(packed[t : t + 128, l : l + 128], hr, atol=1e-6)]
+    assert offsets, "the HR target is not a crop of the frame"
+    # the guide is the fusion of degraded looks: blurred and close to the target, not equal to it
+    guide = (item["lr"][0] + 1) / 2
+    assert 20 < _psnr(guide, hr) < 60
+    with pytest.raises(ValueError, match="negative"):
+        WindowDegradedDataset(source, radius=2, crop=128, negatives=True)
+
+
+def test_a_clip_is_upscaled_with_each_frame_s_window(tmp_path, monkeypatch):
+    """``temporal=2``: every frame reads up to two neighbours on each side (fewer at the clip's ends), the
+    output differs from the frames alone, and the clip keeps its frame count."""
+    pytest.importorskip("av", reason="video needs PyAV (requirements/dev.txt installs it)")
+    from PIL import Image
+
+    import realiisr
+    import realiisr.inference.images as images
+    from realiisr.video.io import open_clip
+    from realiisr.video.upscale import upscale_clip
+
+    torch.manual_seed(0)
+    model = realiisr.build("real_iisr_x4_tiny").eval()
+    scene = _scene(112, 144)
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for t in range(5):
+        look = F.avg_pool2d(_look(scene, 0.7 * t, -0.4 * t, (96, 128))[None], 4)[0, 0]
+        Image.fromarray(np.round(look.numpy() * 255).astype(np.uint8)).save(folder / f"{t}.png")
+    real, windows = images.upscale_image, []
+
+    def spy(model, frame, **kw):
+        windows.append((len(kw.get("window", ())), kw.get("centre")))
+        return real(model, frame, **kw)
+
+    monkeypatch.setattr(images, "upscale_image", spy)
+    clip = open_clip(folder)
+    fused = upscale_clip(model, clip, tmp_path / "t2", progress=False, keep_frames=True, overlap=2, temporal=2)
+    assert windows == [(3, 0), (4, 1), (5, 2), (4, 2), (3, 2)]
+    alone = upscale_clip(model, clip, tmp_path / "t0", progress=False, keep_frames=True, overlap=2, temporal=0)
+    assert windows[5:] == [(0, 0)] * 5
+    assert fused.frames == alone.frames == 5
+    a, b = (np.asarray(Image.open(r.frames_dir / "000002.png")).astype(float) for r in (fused, alone))
+    assert a.shape == b.shape == (96, 128) and np.abs(a - b).mean() > 0.05
+    with pytest.raises(ValueError, match="radius"):
+        upscale_clip(model, clip, tmp_path / "bad", progress=False, temporal=-1)
