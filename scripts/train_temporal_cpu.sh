@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The window model of `realiisr upscale CLIP --temporal 2` (real_iisr_x4_flir_temporal; docs/video.md): the shipped
 # weights fine-tuned on windows of five moving looks at each HR crop, fused onto the centre look
-# (realiisr.video.window_data), the four sample pairs for validation only.
+# (realiisr.video.window_data) and degraded with the camera's LR-side processing (flir_iisr_camera: local AGC,
+# sensor noise and stripes, as the sweep and the synthetic test clips), the four sample pairs for validation only.
 #   bash scripts/train_temporal_cpu.sh [SHARED] [RUN]
 # About 1 h of a 2-core CPU; resumes when started again.
 set -euo pipefail
@@ -16,6 +17,6 @@ mkdir -p "$RUN"
   -o "$RUN/crops.npz" --crop 144 --per-frame 4 --seed 1 --exclude-sweep-holdout
 $PY -m realiisr train --recipe real_iisr_x4_flir --temporal 2 --data "$RUN/crops.npz" \
   --data "$S/flir-iisr-samples/pairs" --holdout '*' --register-pairs --no-progress --resume --out "$RUN/window" \
-  --init realiisr/weights/real_iisr_x4_flir.safetensors --steps 1200 seed=0 batch_size=8 log_every=25 \
-  val_samples=16 lr=1e-4 val_every=400 save_every=200 train_decoder=true
-echo "weights: $RUN/window/step-00001200/model.safetensors (recipe: $RUN/window/recipe.yaml)"
+  --degradation flir_iisr_camera --init realiisr/weights/real_iisr_x4_flir.safetensors --steps 1000 seed=0 \
+  batch_size=8 log_every=25 val_samples=16 lr=3e-5 val_every=500 save_every=200 train_decoder=true
+echo "weights: $RUN/window/step-00001000/model.safetensors (recipe: $RUN/window/recipe.yaml)"

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from realiisr.data.datasets import DataError, DegradedThermalDataset, item_generator
+from realiisr.data.datasets import DataError, DegradedThermalDataset, _to_model, item_generator
 from realiisr.data.io import pil_bicubic
 from realiisr.inference.window import window_guide
 
@@ -25,10 +25,6 @@ __all__ = ["WindowDegradedDataset", "PER_FRAME_STEPS"]
 
 #: Degradation steps that draw anew for every frame of a window; the others are the camera's and shared.
 PER_FRAME_STEPS = frozenset({"sensor_noise", "real_noise", "motion_blur"})
-
-
-def _to_model(frame: Tensor) -> Tensor:
-    return frame.clamp(0, 1).expand(3, -1, -1).mul(2).sub(1).contiguous()
 
 
 class WindowDegradedDataset(DegradedThermalDataset):
