@@ -7,7 +7,8 @@ place of frame t's own bicubic upscale — its guidance (TSG) and its LR-conditi
     guide_t = (b_t + Σ_k w_k · warp_k(b_k)) / (1 + Σ_k w_k),   w_k = exp(−(d_k / tolerance)²)
 
 ``b_k`` is Pillow's bicubic of LR frame k, ``warp_k`` follows the optical flow from ``b_t`` to ``b_k`` (OpenCV's
-Farneback on their 8-bit views; the flicker metric uses a different flow, DIS), resampled bicubically, and ``d_k``
+Farneback on their 8-bit views shrunk ×2: on the synthetic test clip the same scores as at full size in 0.4× the
+time; the flicker metric uses a different flow, DIS), resampled bicubically, and ``d_k``
 is the 5×5-smoothed disagreement of the warped neighbour with ``b_t`` in grey levels of 255. Where the warp is
 right, ``d_k`` is noise and the average cancels each frame's own noise and the aliasing that differs between
 frames; where it is wrong (an object moving on its own, an occlusion, a cut, outside the frame) ``w_k`` is ~0 and

@@ -102,9 +102,10 @@ def test_bad_recipe_data(recipe):
 
 def test_list_recipes(recipe):
     assert {"real_iisr_x4", "real_iisr_x4_tiny", "real_iisr_x4_dinov3"} <= set(realiisr.list_recipes())
-    assert realiisr.list_recipes("real_iisr_*")[:4] == ["real_iisr_x4", "real_iisr_x4_dinov3", "real_iisr_x4_flir",
-                                                        "real_iisr_x4_tiny"]
-    assert realiisr.list_recipes(pretrained=True) == ["real_iisr_x4_flir"]  # the full size ships none
+    assert realiisr.list_recipes("real_iisr_*")[:5] == ["real_iisr_x4", "real_iisr_x4_dinov3", "real_iisr_x4_flir",
+                                                        "real_iisr_x4_flir_temporal", "real_iisr_x4_tiny"]
+    # the full size ships none; the shipped model and its window model for clips do
+    assert realiisr.list_recipes(pretrained=True) == ["real_iisr_x4_flir", "real_iisr_x4_flir_temporal"]
 
 
 def test_user_recipe_registration(recipe, fresh_registries):

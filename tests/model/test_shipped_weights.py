@@ -14,6 +14,7 @@ from realiisr.core.recipes import apply_overrides
 from realiisr.core.weights import WeightsError, sha256_of
 
 SHIPPED = "real_iisr_x4_flir"
+WINDOW = "real_iisr_x4_flir_temporal"  # the window model of clips (tests/video/test_temporal.py)
 PAIRS = ("000009_0", "000191_1", "000822_0", "001135_1")
 
 
@@ -22,7 +23,7 @@ def _weights_file() -> Path:
 
 
 def test_the_shipped_recipe_is_the_default_and_its_file_is_checked():
-    assert realiisr.list_recipes(pretrained=True) == [SHIPPED]
+    assert realiisr.list_recipes(pretrained=True) == [SHIPPED, WINDOW]  # the first is the default
     recipe = realiisr.get_recipe(SHIPPED)
     path = _weights_file()
     assert path.is_file() and path.stat().st_size < 50 * 2**20
@@ -33,6 +34,21 @@ def test_the_shipped_recipe_is_the_default_and_its_file_is_checked():
     assert model.tokenizer.lr_condition == "pyramid" and model.options["infer_decode"] == "soft"
     with pytest.raises(WeightsError, match="has sha256"):
         realiisr.build(apply_overrides(recipe, {"weights.sha256": "0" * 64}), pretrained=True)
+
+
+def test_the_window_model_ships_with_its_card_and_the_single_frame_architecture():
+    from realiisr.video.upscale import window_recipe_for
+
+    window = realiisr.get_recipe(WINDOW)
+    path = _weights_file().parent / window.weights.file
+    assert path.is_file() and sha256_of(path) == window.weights.sha256
+    assert (path.parent / f"{WINDOW}.md").is_file()
+    assert window_recipe_for(SHIPPED) == WINDOW and window_recipe_for(WINDOW) is None
+    assert set(window.meta["training_holdout"]) == set(PAIRS)
+    single = realiisr.get_recipe(SHIPPED).to_dict()
+    for key in ("tokenizer", "codebook", "guidance", "generator", "options", "scale"):
+        assert window.to_dict()[key] == single[key], key  # same model: only the weights differ
+    assert realiisr.build(WINDOW, pretrained=True).num_parameters() == realiisr.build(SHIPPED).num_parameters()
 
 
 def test_default_upscale_beats_bicubic_on_the_real_pairs_it_never_saw(samples_dir, tmp_path):
