@@ -161,3 +161,25 @@ def test_the_window_beats_each_frame_alone_on_a_moving_clip_nothing_trained_on(s
     assert alone.psnr["model"] > alone.psnr["bicubic"] + 1.0, alone.psnr
     assert fused.psnr["model"] >= alone.psnr["model"] + 0.5, (fused.psnr, alone.psnr)
     assert fused.flicker["model"] < alone.flicker["model"]
+
+
+def test_clips_run_the_window_model_unless_a_model_or_temporal_0_is_named():
+    import argparse
+
+    import realiisr
+    from realiisr.cli.upscale import _clip_model
+
+    single = realiisr.build("real_iisr_x4_flir", pretrained=True).eval()
+    recipe = single.recipe
+
+    def chosen(**given):
+        args = argparse.Namespace(**{"temporal": 2, "recipe": None, "weights": None, "device": "cpu",
+                                     "compile": False, **given})
+        return _clip_model(args, recipe, single)
+
+    assert chosen().recipe.name == "real_iisr_x4_flir_temporal"
+    assert chosen(temporal=0) is single
+    assert chosen(recipe="real_iisr_x4_flir") is single  # a named model is the one that runs
+    frames = [np.full((12, 16), 100 + t, np.uint8) for t in range(3)]
+    out = single.upscale(frames[1], window=frames, centre=1)  # the Python API takes a window too
+    assert out.shape == (48, 64) and out.dtype == np.uint8
