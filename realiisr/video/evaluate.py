@@ -21,6 +21,7 @@ from torch import Tensor
 from realiisr.data.io import pil_bicubic
 from realiisr.evaluation.metrics import aligned_psnr, psnr
 from realiisr.evaluation.sweep import degrade_at
+from realiisr.inference.window import window_indices
 from realiisr.video.flicker import flicker
 
 __all__ = ["ClipScores", "synthetic_clip", "shrink_clip", "score_clip", "clip_frames", "frame_upscaler"]
@@ -118,9 +119,9 @@ def score_clip(upscale: Callable[[Tensor], Tensor], lr_frames: Sequence[Tensor],
         outputs["bicubic"].append(pil_bicubic(lr, h, w, eight_bit=True).clamp(0, 1))
         start = time.perf_counter()
         if temporal:
-            first = max(0, index - temporal)
-            window = list(lr_frames[first : index + temporal + 1])
-            outputs[method].append(upscale(lr, window=window, centre=index - first).clamp(0, 1))
+            around = window_indices(index, len(lr_frames), temporal)
+            window = [lr_frames[k] for k in around]
+            outputs[method].append(upscale(lr, window=window, centre=around.index(index)).clamp(0, 1))
         else:
             outputs[method].append(upscale(lr).clamp(0, 1))
         spent += time.perf_counter() - start
