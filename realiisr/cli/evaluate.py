@@ -31,8 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--sweep-blurs", default="",
                         help="with --sweep: PSF:width list, e.g. gaussian:2,disk:3 (default: Gaussian 1,2,3,5,7 and disk 3,5)")
     parser.add_argument("--sweep-camera", default="flir_iisr_camera",
-                        help="with --sweep: the camera processing after blur and area, the LR side of a degradation "
-                             "preset or YAML file (as train --degradation; default flir_iisr_camera)")
+                        help="with --sweep or --synthetic-clip: the camera processing after blur and area, the LR side "
+                             "of a degradation preset or YAML file (as train --degradation; default flir_iisr_camera)")
     parser.add_argument("--without", choices=("guidance", "tokens"), default=None,
                         help="with --data or --sweep: the model with a component taken away (guidance: TSG sees a flat "
                              "frame; tokens: the generator's posterior replaced by the uniform one), to measure what it adds")
@@ -106,7 +106,7 @@ def _clip(args: argparse.Namespace, model, method: str) -> int:
     from realiisr.video.io import open_clip
 
     if args.synthetic_clip is not None:
-        lr, hr = synthetic_clip(read_frame(args.synthetic_clip))
+        lr, hr = synthetic_clip(read_frame(args.synthetic_clip), camera=args.sweep_camera)
         source = str(args.synthetic_clip)
     else:
         frames = clip_frames(open_clip(args.clip))

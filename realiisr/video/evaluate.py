@@ -20,7 +20,7 @@ from torch import Tensor
 
 from realiisr.data.io import pil_bicubic
 from realiisr.evaluation.metrics import aligned_psnr, psnr
-from realiisr.evaluation.sweep import degrade_at
+from realiisr.evaluation.sweep import DEFAULT_CAMERA, degrade_at
 from realiisr.inference.window import window_indices
 from realiisr.video.flicker import flicker
 
@@ -51,11 +51,12 @@ class ClipScores:
 
 
 def synthetic_clip(hr: Tensor, count: int = 30, *, size: tuple[int, int] = (192, 256), scale: int = 4,
-                   sigma: float = 2.5, seed: int = 0) -> tuple[list[Tensor], list[Tensor]]:
+                   sigma: float = 2.5, seed: int = 0, camera: str = DEFAULT_CAMERA) -> tuple[list[Tensor], list[Tensor]]:
     """(LR frames, HR frames), each ``[1, h, w]`` in [0, 1]: an HR crop of ``size`` following a smooth pan plus
     hand shake (a random walk of ~0.3 HR px a frame on a pan of ~1 px a frame, sub-pixel throughout, bilinear
     resampling), each frame blurred by a Gaussian of ``sigma`` HR px, area-averaged ×``scale`` and put through the
-    camera's LR-side processing (:func:`realiisr.evaluation.sweep.degrade_at`) with its own noise draw."""
+    LR side of the ``camera`` degradation (:func:`realiisr.evaluation.sweep.degrade_at`; a preset name or a YAML
+    file) with its own noise draw."""
     height, width = size
     if height % scale or width % scale:
         raise ValueError(f"synthetic_clip: size {size} must be a multiple of the scale {scale}")
@@ -78,7 +79,7 @@ def synthetic_clip(hr: Tensor, count: int = 30, *, size: tuple[int, int] = (192,
         grid = torch.stack([gx, gy], dim=-1)[None].float()
         crop = F.grid_sample(frame, grid, mode="bilinear", align_corners=True)[0]
         hr_frames.append(crop.clamp(0, 1))
-        lr_frames.append(degrade_at(crop, "gaussian", sigma, scale, seed * 1000 + t))
+        lr_frames.append(degrade_at(crop, "gaussian", sigma, scale, seed * 1000 + t, camera))
     return lr_frames, hr_frames
 
 
