@@ -183,3 +183,17 @@ def test_clips_run_the_window_model_unless_a_model_or_temporal_0_is_named():
     frames = [np.full((12, 16), 100 + t, np.uint8) for t in range(3)]
     out = single.upscale(frames[1], window=frames, centre=1)  # the Python API takes a window too
     assert out.shape == (48, 64) and out.dtype == np.uint8
+
+
+def test_synthetic_clips_take_the_camera_preset():
+    """``camera`` (``evaluate --sweep-camera``) sets the LR side: the training preset's lighter processing leaves
+    the LR closer to the blurred, area-averaged frame than the default camera's AGC, noise and stripes."""
+    from realiisr.video.evaluate import synthetic_clip
+
+    hr = torch.from_numpy(_scene(240, 300)).float()[None]
+    clean, _ = synthetic_clip(hr, count=2, size=(192, 256), sigma=2.5, camera="flir_iisr")
+    noisy, truth = synthetic_clip(hr, count=2, size=(192, 256), sigma=2.5)
+    reference = [F.avg_pool2d(t[None], 4)[0] for t in truth]
+    error = [float((a - r).abs().mean()) for a, r in zip(clean, reference)]
+    error_default = [float((a - r).abs().mean()) for a, r in zip(noisy, reference)]
+    assert all(a < b for a, b in zip(error, error_default)), (error, error_default)
