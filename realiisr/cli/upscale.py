@@ -65,7 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--lossless", action="store_true", help="clips: FFV1 grey in Matroska instead of H.264")
     parser.add_argument("--stabilise", type=float, default=0.6, metavar="STRENGTH",
                         help="clips: blend each frame with the last one along the motion, where they agree (0.6 "
-                        "by default: flicker below bicubic's, +0.3 dB on moving test clips; 0: frames alone)")
+                        "by default: flicker below bicubic's; 0: frames alone)")
     parser.add_argument("--temporal", type=int, default=2, metavar="N",
                         help="clips: the model reads each frame's window of N frames on each side, fused along the "
                         "motion (default 2; 0: each frame alone); with the default recipe, clips use its window model")
