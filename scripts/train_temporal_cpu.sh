@@ -4,7 +4,7 @@
 # (realiisr.video.window_data) and degraded with the camera's LR-side processing (flir_iisr_camera: local AGC,
 # sensor noise and stripes, as the sweep and the synthetic test clips), the four sample pairs for validation only.
 #   bash scripts/train_temporal_cpu.sh [SHARED] [RUN]
-# About 1 h of a 2-core CPU; resumes when started again.
+# About 40 min of a 2-core CPU; resumes when started again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=${1:-${REALIISR_SHARED:-../shared}}/data
