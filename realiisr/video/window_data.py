@@ -108,6 +108,3 @@ class WindowDegradedDataset(DegradedThermalDataset):
         guide = window_guide(upsampled, radius)
         hr = big[:, m : m + size, m : m + size]
         return {"lr": _to_model(guide), "hr": _to_model(hr), "label": 0, "name": f"window{frame_index}"}
-
-    def __len__(self) -> int:
-        return len(self.frames) * self.repeats
