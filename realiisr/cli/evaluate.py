@@ -167,8 +167,8 @@ def _evaluate(args: argparse.Namespace, stack) -> int:
         if args.clip is not None or args.synthetic_clip is not None:
             from realiisr.video.upscale import window_recipe_for
 
-            default = args.recipe is None and args.weights is None and args.without is None
-            window = window_recipe_for(recipe.name) if args.temporal and default else None
+            named = args.recipe is not None or args.weights is not None or args.without is not None
+            window = None if named else window_recipe_for(recipe.name, args.temporal)
             if window is not None:  # as `upscale` runs clips: the default recipe's window model
                 model, method = realiisr.build(window, pretrained=True).eval(), window
             return _clip(args, model, method)

@@ -146,7 +146,8 @@ def _clip_model(args: argparse.Namespace, recipe, model):
     import realiisr
     from realiisr.video.upscale import window_recipe_for
 
-    window = window_recipe_for(recipe.name) if args.temporal and args.recipe is None and args.weights is None else None
+    named = args.recipe is not None or args.weights is not None
+    window = None if named else window_recipe_for(recipe.name, args.temporal)
     if window is None:
         return model
     _LOG.info("clips: the window model %s", window)

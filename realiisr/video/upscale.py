@@ -78,11 +78,13 @@ def _stabilise_scalar(stabiliser: TemporalStabiliser, out: Tensor, lr: Tensor) -
     return torch.from_numpy(blended.astype(np.float32) / 255)[None]
 
 
-def window_recipe_for(recipe: str) -> Optional[str]:
-    """The registered recipe that ships the window model of ``recipe`` (its ``meta.window_of``), if any: what
-    ``realiisr upscale`` runs on clips with ``--temporal`` when no recipe or weights are named."""
+def window_recipe_for(recipe: str, temporal: int = 1) -> Optional[str]:
+    """The registered recipe that ships the window model of ``recipe`` (its ``meta.window_of``), if any and if
+    ``temporal`` > 0: what ``realiisr upscale`` and ``evaluate`` run on clips when no model is named."""
     from realiisr.core.recipes import RECIPES, list_recipes
 
+    if temporal <= 0:
+        return None
     for name in list_recipes(pretrained=True):
         if RECIPES.get(name).meta.get("window_of") == recipe:
             return name
