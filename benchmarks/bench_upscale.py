@@ -1,7 +1,7 @@
 """Seconds per 256×192 LR frame (→ 1024×768) for the tiny recipe, random weights, float32 and bfloat16
 autocast; tiles/s in extra_info. The shipped recipe with its weights, default settings (``dtype auto``, overlap 8),
 on a 256×192 and a 640×512 frame, with classifier-free guidance at the reference's 1 and at the recipe's 0, and at
-overlap 4 (an A/B in one process). The last benchmark repeats the bfloat16 frame with the allocator setting of
+overlap 4 (an A/B in one process), and with ``tta`` 1/2/4/8 on the 256×192 frame. The last benchmark repeats the bfloat16 frame with the allocator setting of
 the ``realiisr`` command (:func:`realiisr.inference.memory.keep_freed_memory`), which cannot be undone, so
 benchmarks/conftest.py runs it after every other test."""
 from __future__ import annotations
@@ -49,9 +49,7 @@ def test_upscale_frame_shipped(benchmark, size, cfg, overlap):
     torch.manual_seed(0)
     model = _shipped_model()
     h, w = size
-    # a smooth frame with edges (random noise would make the tokens' work unlike a real frame's)
-    y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
-    frame = (0.4 + 0.3 * torch.sin(9 * x) * torch.cos(7 * y) + 0.2 * ((x - 0.5) ** 2 + (y - 0.4) ** 2 < 0.05))[None]
+    frame = _smooth_frame(h, w)
     upscaler = Upscaler(model, cfg=cfg, overlap=overlap)
     tiles = 1
     for n in (h, w):
@@ -60,12 +58,31 @@ def test_upscale_frame_shipped(benchmark, size, cfg, overlap):
     benchmark.group = f"upscale|real_iisr_x4_flir|{w}x{h}->{4 * w}x{4 * h}|cpu"
     benchmark.extra_info.update({"impl": f"cfg {cfg:g}, overlap {overlap}", "tiles": tiles, "overlap": overlap,
                                  "dtype": "auto", "threads": torch.get_num_threads()})
-    result = benchmark.pedantic(lambda: upscaler(frame.clamp(0, 1)), rounds=3, warmup_rounds=1, iterations=1)
+    result = benchmark.pedantic(lambda: upscaler(frame), rounds=3, warmup_rounds=1, iterations=1)
     assert result.shape == (1, 4 * h, 4 * w)
     benchmark.extra_info["tiles_per_s"] = tiles / benchmark.stats.stats.median
 
 
+@pytest.mark.parametrize("tta", [1, 2, 4, 8])
+def test_upscale_frame_shipped_tta(benchmark, tta):
+    """The cost of ``--tta N`` (the self-ensemble over N flips/turns) on the 256×192 frame, default settings."""
+    model = _shipped_model()
+    frame = _smooth_frame(192, 256)
+    upscaler = Upscaler(model, tta=tta)
+    benchmark.group = "upscale|real_iisr_x4_flir|256x192->1024x768|cpu|tta"
+    benchmark.extra_info.update({"impl": f"tta {tta}", "dtype": "auto", "threads": torch.get_num_threads()})
+    result = benchmark.pedantic(lambda: upscaler(frame), rounds=3, warmup_rounds=1, iterations=1)
+    assert result.shape == (1, 768, 1024)
+
+
 _SHIPPED: dict = {}
+
+
+def _smooth_frame(h: int, w: int) -> torch.Tensor:
+    """A smooth frame with edges, in [0, 1] (random noise would make the tokens' work unlike a real frame's)."""
+    y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    frame = 0.4 + 0.3 * torch.sin(9 * x) * torch.cos(7 * y) + 0.2 * ((x - 0.5) ** 2 + (y - 0.4) ** 2 < 0.05)
+    return frame[None].clamp(0, 1)
 
 
 def _shipped_model():

@@ -59,6 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "`upscale --temporal` (default 2; 0: each frame alone)")
     parser.add_argument("--recipe", default=None, help="with --data or --sweep (default: the recipe that ships trained weights)")
     parser.add_argument("--weights", type=Path)
+    parser.add_argument("--tta", type=int, choices=(1, 2, 4, 8), default=1,
+                        help="with --data or --sweep: the model's test-time self-ensemble over N views (upscale --tta)")
     parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
                         help="with --data: the model's compute precision, as for upscale")
     parser.add_argument("--out", type=Path, default=Path("evaluation"))
@@ -89,7 +91,7 @@ def _sweep(args: argparse.Namespace, model, method: str) -> int:
     frames, held_out = sweep_frames(args.sweep, args.sweep_frames)
     blurs = parse_blurs(args.sweep_blurs) if args.sweep_blurs else SWEEP_BLURS
     scale = args.sweep_scale or model.scale
-    result = run_sweep(Upscaler(model, dtype=args.dtype, scale=scale), frames, method=method, scale=scale,
+    result = run_sweep(Upscaler(model, dtype=args.dtype, scale=scale, tta=args.tta), frames, method=method, scale=scale,
                        crop=args.sweep_crop, blurs=blurs, metric_names=[m for m in args.metrics.split(",") if m],
                        held_out=held_out, camera=args.sweep_camera)
     result.write(args.out)
@@ -162,6 +164,8 @@ def _evaluate(args: argparse.Namespace, stack) -> int:
 
             stack.enter_context(without(model, args.without))
             method = f"{method} without {args.without}"
+        if args.tta > 1:
+            method = f"{method} tta {args.tta}"
         if args.sweep is not None:
             return _sweep(args, model, method)
         if args.clip is not None or args.synthetic_clip is not None:
@@ -195,7 +199,7 @@ def _evaluate(args: argparse.Namespace, stack) -> int:
         scale = hr.shape[-1] // lr.shape[-1]
         outputs = {"bicubic": pil_bicubic(lr, hr.shape[-2], hr.shape[-1], eight_bit=True).clamp(0, 1)}
         if model is not None:
-            outputs[method] = Upscaler(model, dtype=args.dtype)(lr)
+            outputs[method] = Upscaler(model, dtype=args.dtype, tta=args.tta)(lr)
             from realiisr.data.io import write_frame
 
             write_frame(args.out / "sr" / f"{name}.png", outputs[method])

@@ -42,6 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="output scale (default: the model's, 4); 2: the ×4 output area-averaged, 8: bicubic ×2 "
                         "on the ×4 output (docs/formats.md)")
     parser.add_argument("--overlap", type=int, default=8, help="tile overlap in LR pixels")
+    parser.add_argument("--tta", type=int, choices=(1, 2, 4, 8), default=1,
+                        help="test-time self-ensemble: average the outputs of N flipped/turned views of each frame "
+                        "(N× the time; docs/benchmarks.md has what each N adds)")
     parser.add_argument("--batch-size", type=int, default=32, help="tiles per forward pass (halved on CUDA out-of-memory)")
     parser.add_argument("--seed", type=int, default=None, help="seed for top-k/top-p sampling")
     parser.add_argument("--cfg", type=float, default=None,
@@ -202,7 +205,7 @@ def _run(args: argparse.Namespace) -> int:
     for path in tqdm(inputs, desc="upscale", unit="frame", disable=len(inputs) < 2):
         settings = dict(scale=args.scale, overlap=args.overlap, batch_size=args.batch_size, cfg=args.cfg, top_k=args.top_k,
                         top_p=args.top_p, seed=args.seed, color_fix=args.color_fix, dtype=args.dtype,
-                        cuda_graphs=args.cuda_graphs)
+                        cuda_graphs=args.cuda_graphs, tta=args.tta)
         try:
             if args.sequence or is_clip(path):  # a video out, at the clip's frame rate
                 clip = open_clip(path, fps=args.fps)

@@ -28,7 +28,10 @@ from realiisr.ops import cpu_vector_isa
 if TYPE_CHECKING:  # the model imports this package lazily; no cycle at import time
     from realiisr.model import RealIISR
 
-__all__ = ["Upscaler", "upscale_frame", "tile_starts", "preferred_dtype"]
+__all__ = ["Upscaler", "upscale_frame", "tile_starts", "preferred_dtype", "TTA_CHOICES"]
+
+#: Views :attr:`Upscaler.tta` may average.
+TTA_CHOICES = (1, 2, 4, 8)
 
 _LOG = logging.getLogger(__name__)
 
@@ -97,6 +100,10 @@ class Upscaler:
     # LR blur hides is the model's to restore, the last octave bicubic's; a second ×4 pass costs 16× and has only
     # the restored frame to read)
     scale: Optional[int] = None
+    # test-time self-ensemble: the mean of the outputs for the first ``tta`` of the eight flips and quarter turns
+    # the model was trained under (1: the frame alone; 2: and its mirror; 4: the four flips; 8: and the
+    # transposes), each undone before averaging; costs ``tta``× the time (docs/benchmarks.md)
+    tta: int = 1
 
     _AUTOCAST = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -113,15 +120,27 @@ class Upscaler:
             raise ValueError(f"upscale: expected a [1, h, w] grey frame, got {tuple(frame.shape)}")
         if not torch.isfinite(frame).all():
             raise ValueError("upscale: the frame contains NaN or Inf")
+        if self.tta not in TTA_CHOICES:
+            raise ValueError(f"upscale: tta must be one of {TTA_CHOICES} (views of the frame), got {self.tta!r}")
+        s, output_scale = self.model.scale, self.output_scale
+        if guide is not None and guide.shape != (1, frame.shape[1] * s, frame.shape[2] * s):
+            raise ValueError(f"upscale: the guide is {tuple(guide.shape)}, expected "
+                             f"{(1, frame.shape[1] * s, frame.shape[2] * s)}")
+        total = None
+        for view in range(self.tta):
+            out = self._upscale_view(_view(frame, view), None if guide is None else _view(guide, view))
+            out = _undo_view(out, view).clamp(0, 1)
+            total = out if total is None else total.add_(out)
+        return _rescale((total / self.tta).float()[None], s, output_scale)
+
+    def _upscale_view(self, frame: Tensor, guide: Optional[Tensor]) -> Tensor:
+        """One view of the frame through the tiled model: ``[h·s, w·s]`` float64, unclamped."""
         tile, s = self.lr_tile, self.model.scale
-        output_scale = self.output_scale
         _, h, w = frame.shape
         overlap = min(self.overlap, tile // 2)
         dead = min(max(0, self.border), overlap // 2)
         (top, bottom), (left, right) = (_margins(n, tile, overlap, self.border) for n in (h, w))
         if guide is not None:
-            if guide.shape != (1, h * s, w * s):
-                raise ValueError(f"upscale: the guide is {tuple(guide.shape)}, expected {(1, h * s, w * s)}")
             guide = _pad(guide.float(), top * s, bottom * s, left * s, right * s)
         frame = _pad(frame, top, bottom, left, right)
         _, hp, wp = frame.shape
@@ -165,8 +184,7 @@ class Upscaler:
                 out[y * s : (y + tile) * s, x * s : (x + tile) * s] += patch * window
                 weight[y * s : (y + tile) * s, x * s : (x + tile) * s] += window
             first += len(chunk)
-        result = (out / weight)[top * s : (top + h) * s, left * s : (left + w) * s]
-        return _rescale(result.clamp(0, 1).float()[None], s, output_scale)
+        return (out / weight)[top * s : (top + h) * s, left * s : (left + w) * s]
 
     @property
     def output_scale(self) -> int:
@@ -176,6 +194,24 @@ class Upscaler:
         if self.scale not in (s // 2, 2 * s) or s % 2:
             raise ValueError(f"upscale: scale {self.scale}: this ×{s} model gives ×{s // 2}, ×{s} or ×{2 * s}")
         return self.scale
+
+
+def _view(frame: Tensor, view: int) -> Tensor:
+    """View ``view`` (0-7) of ``[..., h, w]``: identity, the three flips, the transpose, the two quarter turns,
+    the anti-transpose — the dihedral group the training crops are drawn from (:mod:`realiisr.data.datasets`)."""
+    if view < 4:
+        dims = ((), (-1,), (-2,), (-2, -1))[view]
+        return frame.flip(dims) if dims else frame
+    if view == 4:
+        return frame.transpose(-2, -1)
+    if view in (5, 6):
+        return torch.rot90(frame, 1 if view == 5 else 3, dims=(-2, -1))
+    return frame.transpose(-2, -1).flip((-2, -1))
+
+
+def _undo_view(frame: Tensor, view: int) -> Tensor:
+    """The inverse of :func:`_view` (every view but the two quarter turns is its own inverse)."""
+    return _view(frame, {5: 6, 6: 5}.get(view, view))
 
 
 def _rescale(frame: Tensor, model_scale: int, scale: int) -> Tensor:

@@ -28,7 +28,8 @@ class ClipResult:
     video: Optional[Path]  # the container written (None for frames only)
     frames_dir: Optional[Path]  # the PNG frames, where kept
     frames: int
-    upscaled: int  # frames computed in this run (the rest were resumed)
+    upscaled: int  # frames written in this run (the rest were resumed)
+    model_runs: int = 0  # frames the model ran on in this run: a run of repeated frames counts once
 
 
 def _container_path(clip: Clip, out: Path, lossless: bool, sixteen: bool) -> Path:
@@ -91,6 +92,32 @@ def window_recipe_for(recipe: str, temporal: int = 1) -> Optional[str]:
     return None
 
 
+def _runs(frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, int]]:
+    """(frame, how many times it repeats) for each run of bit-identical consecutive frames: a 9 Hz camera's
+    stream in a 30 fps container repeats every frame three or four times. A frame that fails to decode ends the
+    run before it, which is yielded first; the failure is raised on the next read."""
+    ahead = iter(frames)
+    try:
+        current = next(ahead)
+    except StopIteration:
+        return
+    repeats = 1
+    while True:
+        try:
+            following = next(ahead)
+        except StopIteration:
+            yield current, repeats
+            return
+        except (ValueError, OSError):
+            yield current, repeats
+            raise
+        if following.shape == current.shape and following.dtype == current.dtype and np.array_equal(following, current):
+            repeats += 1
+        else:
+            yield current, repeats
+            current, repeats = following, 1
+
+
 def _windows(frames: Iterable[np.ndarray], radius: int) -> Iterator[tuple[int, np.ndarray, list[np.ndarray], int]]:
     """(index, frame, its window of up to ``radius`` frames on each side, the frame's place in it), in order,
     reading at most ``radius`` frames ahead. A frame that fails to decode raises when its turn comes, not while
@@ -129,7 +156,9 @@ def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, los
     grey frames, or on the scalar behind a pseudo-colour clip's palette before it is coloured again (a colour
     clip resumed after a stop starts its blend afresh at the first frame computed). ``temporal``: the model reads
     each frame's window of up to ``temporal`` frames on each side, fused along the motion
-    (:func:`realiisr.inference.window.window_guide`; 0: each frame alone). ``settings`` go to the upscaler."""
+    (:func:`realiisr.inference.window.window_guide`; 0: each frame alone). A run of bit-identical consecutive
+    frames (a slow camera's stream in a faster container) is upscaled once and written for each of them; windows
+    hold distinct frames. ``settings`` go to the upscaler."""
     from PIL import Image
     from tqdm import tqdm
 
@@ -144,18 +173,21 @@ def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, los
     work.mkdir(parents=True, exist_ok=True)
     value_range = _clip_range(clip)
     palette = _clip_palette(clip, palette)
-    count = computed = 0
+    count = computed = model_runs = 0
     stabiliser = TemporalStabiliser(stabilise, value_range=value_range or (0.0, 255.0))
     previous: Optional[tuple[np.ndarray, Path]] = None  # the last frame reused and its output: a resumed blend
     bar = tqdm(desc=clip.stem, unit="frame", disable=not progress, total=clip.count)  # rate and ETA
     try:
-        for index, frame, window, centre in _windows(clip.frames(), temporal):
-            target = work / f"{index:06d}.png"
-            count = index + 1
-            if resume and target.is_file():
-                previous = (frame, target)
-                bar.update(1)
+        # a run of repeated frames is upscaled once and written for each (identical frames in, identical frames
+        # out, and no blend of a frame with its own copy); windows hold distinct frames
+        for _, (frame, repeats), run_window, centre in _windows(_runs(clip.frames()), temporal):
+            index, count = count, count + repeats
+            targets = [work / f"{i:06d}.png" for i in range(index, count)]
+            if resume and all(target.is_file() for target in targets):
+                previous = (frame, targets[0])
+                bar.update(repeats)
                 continue
+            window = [f for f, _ in run_window]
             reused, previous = previous, None
             refine = None
             if stabilise and frame.ndim == 3:  # a palette clip: blend the scalar behind the colours
@@ -169,11 +201,16 @@ def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, los
                         kept = np.asarray(image).astype(np.float64)
                     stabiliser.reset(kept, bicubic_of(reused[0], kept.shape))
                 result = stabilise_frame(stabiliser, result, frame, radiometric=value_range is not None)
-            partial = target.with_suffix(".part.png")
+            partial = targets[0].with_suffix(".part.png")
             Image.fromarray(result).save(partial)
-            partial.replace(target)
-            computed += 1
-            bar.update(1)
+            partial.replace(targets[0])
+            for target in targets[1:]:
+                partial = target.with_suffix(".part.png")
+                shutil.copyfile(targets[0], partial)
+                partial.replace(target)
+            computed += repeats
+            model_runs += 1
+            bar.update(repeats)
     except ValueError as exc:
         finished = len(list(work.glob("[0-9]*[0-9].png")))
         raise ValueError(f"{exc}; the {finished} finished frames are kept in {work} (rerun with --resume to "
@@ -191,5 +228,6 @@ def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, los
                 writer.write(pixels.astype(np.uint16 if sixteen else np.uint8))
     if not keep_frames:
         shutil.rmtree(work)
-    _LOG.info("%s: %d frames (%d upscaled now) → %s", clip.source, count, computed, video)
-    return ClipResult(video, work if keep_frames else None, count, computed)
+    _LOG.info("%s: %d frames (%d written now, the model ran on %d) → %s", clip.source, count, computed, model_runs,
+              video)
+    return ClipResult(video, work if keep_frames else None, count, computed, model_runs)

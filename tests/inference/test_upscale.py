@@ -249,3 +249,27 @@ def test_output_scales_two_and_eight(tiny):
         assert out.shape == (20 * scale, 24 * scale)
         blocks = out.astype(float).reshape(20, scale, 24, scale).mean(axis=(1, 3))
         assert np.abs(blocks - counts).max() <= 0.5
+
+
+def test_tta_is_the_mean_of_the_views_turned_back(tiny):
+    """``tta`` N averages the outputs for the first N of the eight flips and quarter turns, each undone; views
+    the frame's own output does not know are refused by name."""
+    frame = torch.rand(1, 20, 28, generator=torch.Generator().manual_seed(1))
+    views = [  # (view of the frame, the same map back), in the order tta takes them
+        (lambda x: x, lambda y: y),
+        (lambda x: x.flip(-1), lambda y: y.flip(-1)),
+        (lambda x: x.flip(-2), lambda y: y.flip(-2)),
+        (lambda x: x.flip(-2, -1), lambda y: y.flip(-2, -1)),
+        (lambda x: x.transpose(-2, -1), lambda y: y.transpose(-2, -1)),
+        (lambda x: torch.rot90(x, 1, (-2, -1)), lambda y: torch.rot90(y, -1, (-2, -1))),
+        (lambda x: torch.rot90(x, -1, (-2, -1)), lambda y: torch.rot90(y, 1, (-2, -1))),
+        (lambda x: torch.rot90(x, 2, (-2, -1)).transpose(-2, -1), lambda y: torch.rot90(y.transpose(-2, -1), 2, (-2, -1))),
+    ]
+    alone = Upscaler(tiny, batch_size=8)
+    outputs = [back(alone(view(frame))) for view, back in views]
+    assert not torch.allclose(outputs[0], outputs[1], atol=1e-3)  # the views do differ for this model
+    for n in (2, 8):
+        mean = torch.stack(outputs[:n]).mean(0)
+        torch.testing.assert_close(Upscaler(tiny, batch_size=8, tta=n)(frame), mean, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="tta must be one of"):
+        Upscaler(tiny, tta=3)(frame)

@@ -10,7 +10,7 @@ pytest.importorskip("cv2", reason="the window guide needs OpenCV (requirements/d
 
 from realiisr.data.io import pil_bicubic  # noqa: E402
 from realiisr.inference.window import bicubic_frames, window_guide, window_indices  # noqa: E402
-from realiisr.video.upscale import _windows  # noqa: E402
+from realiisr.video.upscale import _runs, _windows  # noqa: E402
 
 
 def _scene(h: int = 96, w: int = 128) -> np.ndarray:
@@ -78,6 +78,72 @@ def test_windows_read_ahead_and_a_bad_frame_raises_in_its_turn():
         for index, _, _, _ in _windows(broken(), 2):
             done.append(index)
     assert done == [0, 1, 2]  # every frame before the bad one still had its turn
+
+
+def test_runs_of_repeated_frames_and_a_bad_frame_after_one():
+    a, b = np.zeros((2, 3), np.uint8), np.ones((2, 3), np.uint8)
+    runs = [(int(frame[0, 0]), n) for frame, n in _runs([a, a.copy(), b, b, b, a, a.astype(np.uint16)])]
+    assert runs == [(0, 2), (1, 3), (0, 1), (0, 1)]  # equal values in another dtype are another frame
+
+    def broken():
+        yield from (a, a, b)
+        raise OSError("frame 3 is truncated")
+
+    done = []
+    with pytest.raises(OSError, match="frame 3"):
+        for frame, n in _runs(broken()):
+            done.append((int(frame[0, 0]), n))
+    assert done == [(0, 2), (1, 1)]
+
+
+def test_a_clip_of_repeated_frames_is_upscaled_once_per_distinct_frame(tmp_path, monkeypatch):
+    """A 9 Hz camera in a 30 fps container: each frame three or four times. Each distinct frame goes through the
+    model once, with distinct neighbours in its window, and its copies come out identical (blend included);
+    resume keeps a run whole."""
+    pytest.importorskip("av", reason="video needs PyAV (requirements/dev.txt installs it)")
+    from PIL import Image
+
+    import realiisr
+    import realiisr.inference.images as images
+    from realiisr.video.io import open_clip
+    from realiisr.video.upscale import upscale_clip
+
+    torch.manual_seed(0)
+    model = realiisr.build("real_iisr_x4_tiny").eval()
+    scene, repeats = _scene(112, 144), [3, 4, 3, 3]
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    index = 0
+    for t, n in enumerate(repeats):
+        look = F.avg_pool2d(_look(scene, 0.7 * t, -0.4 * t, (96, 128))[None], 4)[0, 0]
+        for _ in range(n):
+            Image.fromarray(np.round(look.numpy() * 255).astype(np.uint8)).save(folder / f"{index:03d}.png")
+            index += 1
+    real, windows = images.upscale_image, []
+
+    def spy(model, frame, **kw):
+        window = kw.get("window", ())
+        windows.append(len(window))
+        assert all(not np.array_equal(x, y) for x, y in zip(window, window[1:]))  # distinct looks only
+        return real(model, frame, **kw)
+
+    monkeypatch.setattr(images, "upscale_image", spy)
+    result = upscale_clip(model, open_clip(folder), tmp_path / "out", progress=False, keep_frames=True, overlap=2,
+                          temporal=2, stabilise=0.6)
+    assert (result.frames, result.upscaled, result.model_runs) == (13, 13, 4) and windows == [3, 4, 4, 3]
+    frames = [np.asarray(Image.open(result.frames_dir / f"{i:06d}.png")) for i in range(13)]
+    starts = np.cumsum([0] + repeats)
+    for first, end in zip(starts, starts[1:]):
+        assert all(np.array_equal(frames[first], frames[i]) for i in range(first, end))
+        if end < 13:
+            assert not np.array_equal(frames[first], frames[end])
+    (result.frames_dir / "000005.png").unlink()  # a stop inside the second run
+    again = upscale_clip(model, open_clip(folder), tmp_path / "out", progress=False, keep_frames=True, overlap=2,
+                         temporal=2, stabilise=0.6, resume=True)
+    assert (again.upscaled, again.model_runs) == (4, 1)
+    redone = [np.asarray(Image.open(again.frames_dir / f"{i:06d}.png")) for i in range(3, 7)]
+    assert all(np.array_equal(redone[0], frame) for frame in redone[1:])
+    assert np.abs(redone[0].astype(float) - frames[3]).mean() < 1.0  # the blend resumed from the kept frame
 
 
 def test_training_windows_centre_on_the_crop_and_repeat_exactly(tmp_path):
