@@ -60,7 +60,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--recipe", default=None, help="with --data or --sweep (default: the recipe that ships trained weights)")
     parser.add_argument("--weights", type=Path)
     parser.add_argument("--tta", type=int, choices=(1, 2, 4, 8), default=1,
-                        help="with --data or --sweep: the model's test-time self-ensemble over N views (upscale --tta)")
+                        help="with --data, --sweep or a clip: the model's test-time self-ensemble over N views (upscale --tta)")
     parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
                         help="with --data: the model's compute precision, as for upscale")
     parser.add_argument("--out", type=Path, default=Path("evaluation"))
@@ -114,7 +114,7 @@ def _clip(args: argparse.Namespace, model, method: str) -> int:
         frames = clip_frames(open_clip(args.clip))
         lr, hr = shrink_clip(frames) if args.clip_is_hr else (frames, None)
         source = args.clip
-    scores = score_clip(frame_upscaler(model, dtype=args.dtype), lr, hr, method=method, stabilise=args.stabilise,
+    scores = score_clip(frame_upscaler(model, dtype=args.dtype, tta=args.tta), lr, hr, method=method, stabilise=args.stabilise,
                         temporal=args.temporal)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "clip.json").write_text(json.dumps({"source": source, "method": method, "temporal": args.temporal,
