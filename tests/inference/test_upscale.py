@@ -271,5 +271,9 @@ def test_tta_is_the_mean_of_the_views_turned_back(tiny):
     for n in (2, 8):
         mean = torch.stack(outputs[:n]).mean(0)
         torch.testing.assert_close(Upscaler(tiny, batch_size=8, tta=n)(frame), mean, atol=1e-6, rtol=0)
+    guide = torch.rand(1, 80, 112, generator=torch.Generator().manual_seed(2))  # a clip's window turns with the frame
+    mirrored = alone(frame.flip(-1), guide=guide.flip(-1)).flip(-1)
+    torch.testing.assert_close(Upscaler(tiny, batch_size=8, tta=2)(frame, guide=guide),
+                               (alone(frame, guide=guide) + mirrored) / 2, atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="tta must be one of"):
         Upscaler(tiny, tta=3)(frame)
