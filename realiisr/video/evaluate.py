@@ -23,6 +23,7 @@ from realiisr.evaluation.metrics import aligned_psnr, psnr
 from realiisr.evaluation.sweep import DEFAULT_CAMERA, degrade_at
 from realiisr.inference.window import window_indices
 from realiisr.video.flicker import flicker
+from realiisr.video.io import repeat_runs
 
 __all__ = ["ClipScores", "synthetic_clip", "shrink_clip", "score_clip", "clip_frames", "frame_upscaler"]
 
@@ -110,33 +111,39 @@ def score_clip(upscale: Callable[[Tensor], Tensor], lr_frames: Sequence[Tensor],
     ``temporal`` frames on each side) and with bicubic; flicker of both (and of ``hr_frames``, where given) and
     mean PSNRs against ``hr_frames``. With
     ``stabilise`` > 0, ``method`` is the output stabilised as ``realiisr upscale`` writes a clip (8-bit frames) and
-    ``method + " frame by frame"`` the frames before it."""
+    ``method + " frame by frame"`` the frames before it. Repeated frames are upscaled once, as ``realiisr upscale``
+    does (:func:`realiisr.video.io.repeat_runs`); ``seconds_per_frame`` counts every frame of the clip."""
     import time
 
-    outputs: dict[str, list[Tensor]] = {"bicubic": [], method: []}
+    outputs: dict[str, list[Tensor]] = {"bicubic": [pil_bicubic(lr, lr.shape[-2] * 4, lr.shape[-1] * 4, eight_bit=True)
+                                                    .clamp(0, 1) for lr in lr_frames], method: []}
+    # as realiisr upscale runs a clip: a run of repeated frames is upscaled (and blended) once, windows hold
+    # distinct frames, and each copy gets the run's output
+    runs = list(repeat_runs(lr_frames))
+    distinct, repeats = [lr for lr, _ in runs], [n for _, n in runs]
+    model_frames: list[Tensor] = []
     spent = 0.0
-    for index, lr in enumerate(lr_frames):
-        h, w = lr.shape[-2] * 4, lr.shape[-1] * 4
-        outputs["bicubic"].append(pil_bicubic(lr, h, w, eight_bit=True).clamp(0, 1))
+    for index, lr in enumerate(distinct):
         start = time.perf_counter()
         if temporal:
-            around = window_indices(index, len(lr_frames), temporal)
-            window = [lr_frames[k] for k in around]
-            outputs[method].append(upscale(lr, window=window, centre=around.index(index)).clamp(0, 1))
+            around = window_indices(index, len(distinct), temporal)
+            window = [distinct[k] for k in around]
+            model_frames.append(upscale(lr, window=window, centre=around.index(index)).clamp(0, 1))
         else:
-            outputs[method].append(upscale(lr).clamp(0, 1))
+            model_frames.append(upscale(lr).clamp(0, 1))
         spent += time.perf_counter() - start
-        _LOG.info("clip frame %d/%d: %.2f s", index + 1, len(lr_frames), time.perf_counter() - start)
+        _LOG.info("clip frame %d/%d: %.2f s", index + 1, len(distinct), time.perf_counter() - start)
     methods = [method]
     if stabilise:
         from realiisr.video.stabilise import TemporalStabiliser, stabilise_frame
 
         stabiliser, alone = TemporalStabiliser(stabilise), f"{method} frame by frame"
-        outputs[alone], outputs[method] = outputs[method], []
-        for frame, lr in zip(outputs[alone], lr_frames):
-            written = stabilise_frame(stabiliser, _eight_bit(frame), _eight_bit(lr))  # as realiisr upscale writes it
-            outputs[method].append(torch.from_numpy(written.astype(np.float32) / 255)[None])
+        outputs[alone] = _repeated(model_frames, repeats)
+        written = [stabilise_frame(stabiliser, _eight_bit(frame), _eight_bit(lr))  # as realiisr upscale writes it
+                   for frame, lr in zip(model_frames, distinct)]
+        model_frames = [torch.from_numpy(frame.astype(np.float32) / 255)[None] for frame in written]
         methods.append(alone)
+    outputs[method] = _repeated(model_frames, repeats)
     if hr_frames is not None:
         outputs["hr"] = [f.float() for f in hr_frames]
     guide = _numpy(outputs["bicubic"])
@@ -149,6 +156,10 @@ def score_clip(upscale: Callable[[Tensor], Tensor], lr_frames: Sequence[Tensor],
             scores.psnr[name] = float(np.mean([float(psnr(s[None], t[None], border)) for s, t in pairs]))
             scores.psnr_aligned[name] = float(np.mean([float(aligned_psnr(s[None], t[None], border)) for s, t in pairs]))
     return scores
+
+
+def _repeated(frames: Sequence[Tensor], repeats: Sequence[int]) -> list[Tensor]:
+    return [frame for frame, n in zip(frames, repeats) for _ in range(n)]
 
 
 def clip_frames(clip) -> list[Tensor]:

@@ -6,11 +6,11 @@ import glob
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import Any, Iterable, Iterator, Optional, Union
 
 import numpy as np
 
-__all__ = ["VIDEO_SUFFIXES", "Clip", "open_clip", "ClipWriter", "is_clip"]
+__all__ = ["VIDEO_SUFFIXES", "Clip", "open_clip", "ClipWriter", "is_clip", "repeat_runs"]
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm")
 _TIFF = (".tif", ".tiff")
@@ -179,3 +179,30 @@ class ClipWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def repeat_runs(frames: Iterable[Any]) -> Iterator[tuple[Any, int]]:
+    """(frame, how many times it repeats) for each run of bit-identical consecutive frames: a 9 Hz camera's
+    stream in a 30 fps container repeats every frame three or four times. A frame that fails to decode ends the
+    run before it, which is yielded first; the failure is raised on the next read. Frames are arrays or CPU
+    tensors; equal values in another dtype are another frame."""
+    ahead = iter(frames)
+    try:
+        current = next(ahead)
+    except StopIteration:
+        return
+    repeats = 1
+    while True:
+        try:
+            following = next(ahead)
+        except StopIteration:
+            yield current, repeats
+            return
+        except (ValueError, OSError):
+            yield current, repeats
+            raise
+        if following.shape == current.shape and following.dtype == current.dtype and np.array_equal(following, current):
+            repeats += 1
+        else:
+            yield current, repeats
+            current, repeats = following, 1

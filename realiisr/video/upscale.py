@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from realiisr.video.io import Clip, ClipWriter
+from realiisr.video.io import Clip, ClipWriter, repeat_runs
 from realiisr.video.stabilise import TemporalStabiliser, bicubic_of, stabilise_frame
 
 __all__ = ["ClipResult", "upscale_clip", "window_recipe_for"]
@@ -92,32 +92,6 @@ def window_recipe_for(recipe: str, temporal: int = 1) -> Optional[str]:
     return None
 
 
-def _runs(frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, int]]:
-    """(frame, how many times it repeats) for each run of bit-identical consecutive frames: a 9 Hz camera's
-    stream in a 30 fps container repeats every frame three or four times. A frame that fails to decode ends the
-    run before it, which is yielded first; the failure is raised on the next read."""
-    ahead = iter(frames)
-    try:
-        current = next(ahead)
-    except StopIteration:
-        return
-    repeats = 1
-    while True:
-        try:
-            following = next(ahead)
-        except StopIteration:
-            yield current, repeats
-            return
-        except (ValueError, OSError):
-            yield current, repeats
-            raise
-        if following.shape == current.shape and following.dtype == current.dtype and np.array_equal(following, current):
-            repeats += 1
-        else:
-            yield current, repeats
-            current, repeats = following, 1
-
-
 def _windows(frames: Iterable[np.ndarray], radius: int) -> Iterator[tuple[int, np.ndarray, list[np.ndarray], int]]:
     """(index, frame, its window of up to ``radius`` frames on each side, the frame's place in it), in order,
     reading at most ``radius`` frames ahead. A frame that fails to decode raises when its turn comes, not while
@@ -180,7 +154,7 @@ def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, los
     try:
         # a run of repeated frames is upscaled once and written for each (identical frames in, identical frames
         # out, and no blend of a frame with its own copy); windows hold distinct frames
-        for _, (frame, repeats), run_window, centre in _windows(_runs(clip.frames()), temporal):
+        for _, (frame, repeats), run_window, centre in _windows(repeat_runs(clip.frames()), temporal):
             index, count = count, count + repeats
             targets = [work / f"{i:06d}.png" for i in range(index, count)]
             if resume and all(target.is_file() for target in targets):

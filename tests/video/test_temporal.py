@@ -10,7 +10,8 @@ pytest.importorskip("cv2", reason="the window guide needs OpenCV (requirements/d
 
 from realiisr.data.io import pil_bicubic  # noqa: E402
 from realiisr.inference.window import bicubic_frames, window_guide, window_indices  # noqa: E402
-from realiisr.video.upscale import _runs, _windows  # noqa: E402
+from realiisr.video.io import repeat_runs  # noqa: E402
+from realiisr.video.upscale import _windows  # noqa: E402
 
 
 def _scene(h: int = 96, w: int = 128) -> np.ndarray:
@@ -82,7 +83,7 @@ def test_windows_read_ahead_and_a_bad_frame_raises_in_its_turn():
 
 def test_runs_of_repeated_frames_and_a_bad_frame_after_one():
     a, b = np.zeros((2, 3), np.uint8), np.ones((2, 3), np.uint8)
-    runs = [(int(frame[0, 0]), n) for frame, n in _runs([a, a.copy(), b, b, b, a, a.astype(np.uint16)])]
+    runs = [(int(frame[0, 0]), n) for frame, n in repeat_runs([a, a.copy(), b, b, b, a, a.astype(np.uint16)])]
     assert runs == [(0, 2), (1, 3), (0, 1), (0, 1)]  # equal values in another dtype are another frame
 
     def broken():
@@ -91,7 +92,7 @@ def test_runs_of_repeated_frames_and_a_bad_frame_after_one():
 
     done = []
     with pytest.raises(OSError, match="frame 3"):
-        for frame, n in _runs(broken()):
+        for frame, n in repeat_runs(broken()):
             done.append((int(frame[0, 0]), n))
     assert done == [(0, 2), (1, 1)]
 
@@ -144,6 +145,25 @@ def test_a_clip_of_repeated_frames_is_upscaled_once_per_distinct_frame(tmp_path,
     redone = [np.asarray(Image.open(again.frames_dir / f"{i:06d}.png")) for i in range(3, 7)]
     assert all(np.array_equal(redone[0], frame) for frame in redone[1:])
     assert np.abs(redone[0].astype(float) - frames[3]).mean() < 1.0  # the blend resumed from the kept frame
+
+
+def test_clip_scores_upscale_a_repeated_frame_once_as_the_command_does():
+    from realiisr.video.evaluate import score_clip
+
+    rng = np.random.default_rng(0)
+    distinct = [torch.from_numpy(rng.random((1, 24, 32))).float() for _ in range(3)]
+    lr = [distinct[0]] * 2 + [distinct[1]] * 3 + [distinct[2]]
+    calls = []
+
+    def upscale(frame, window=(), centre=0):
+        calls.append(len(window))
+        return F.interpolate(frame[None], scale_factor=4, mode="bilinear")[0]
+
+    scores = score_clip(upscale, lr, method="m", stabilise=0.6, temporal=2)
+    assert calls == [3, 3, 3] and scores.frames == 6  # one call per distinct frame, windows of distinct frames
+    alone = score_clip(upscale, distinct, method="m", stabilise=0.6, temporal=2)
+    # the same two changes of frame, and three copies that do not change at all
+    assert scores.flicker["m"] == pytest.approx(alone.flicker["m"] * 2 / 5, rel=0.02)
 
 
 def test_training_windows_centre_on_the_crop_and_repeat_exactly(tmp_path):
