@@ -164,17 +164,17 @@ REAL_IISR_X4_FLIR = REAL_IISR_X4_TINY_DETAIL.replace(
 register_recipe(REAL_IISR_X4_FLIR, _builtin=True)
 
 # The window model of `realiisr upscale CLIP --temporal 2` (model card: realiisr/weights/real_iisr_x4_flir_temporal.md;
-# reproduced by scripts/train_temporal_cpu.sh): the shipped weights fine-tuned for 1,000 steps on window guides
+# reproduced by scripts/train_temporal_cpu.sh): the shipped weights fine-tuned for 1,000 + 800 steps on window guides
 # (realiisr.inference.window: five moving looks at each HR crop, each degraded on its own, fused onto the centre
 # look). Same architecture; `window_of` names the single-frame recipe whose clips it takes.
 REAL_IISR_X4_FLIR_TEMPORAL = REAL_IISR_X4_FLIR.replace(
     name="real_iisr_x4_flir_temporal",
     description="window model of real_iisr_x4_flir for clips (`upscale --temporal N`): reads each frame's "
-    "neighbours fused along the motion; fine-tuned on synthetic moving windows (flir_iisr_camera)",
+    "neighbours fused along the motion; fine-tuned on synthetic moving windows (flir_iisr_camera, then flir_iisr)",
     **{
         "weights": {
             "file": "real_iisr_x4_flir_temporal.safetensors",
-            "sha256": "feb2eff326e0fe34fdb656bf1dd25ab6e65627001e70405fba543bbd108e0219",
+            "sha256": "aaf695adda541d33b71f18e02c00b841adcf12c1e2c7f87694d9384587c35796",
             "description": "model card: realiisr/weights/real_iisr_x4_flir_temporal.md",
         },
         "meta": {
