@@ -92,11 +92,11 @@ def window_recipe_for(recipe: str, temporal: int = 1) -> Optional[str]:
     return None
 
 
-def _windows(frames: Iterable[np.ndarray], radius: int) -> Iterator[tuple[int, np.ndarray, list[np.ndarray], int]]:
+def _windows(frames: Iterable[Any], radius: int) -> Iterator[tuple[int, Any, list[Any], int]]:
     """(index, frame, its window of up to ``radius`` frames on each side, the frame's place in it), in order,
     reading at most ``radius`` frames ahead. A frame that fails to decode raises when its turn comes, not while
     it is read ahead, so every frame before it is still upscaled (its window then ends before it)."""
-    buffer: deque[tuple[int, np.ndarray]] = deque()
+    buffer: deque[tuple[int, Any]] = deque()
     ahead = iter(frames)
     failure: Optional[Exception] = None
     exhausted, index = False, 0
