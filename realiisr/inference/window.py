@@ -25,7 +25,7 @@ from torch import Tensor
 
 from realiisr.data.io import pil_bicubic
 
-__all__ = ["window_guide", "bicubic_frames", "window_indices"]
+__all__ = ["window_guide", "window_motion", "fuse_along", "bicubic_frames", "window_indices"]
 
 
 def window_indices(index: int, count: int, radius: int) -> list[int]:
@@ -59,10 +59,12 @@ def _flow(reference8: np.ndarray, other8: np.ndarray, shrink: int) -> np.ndarray
     return flow
 
 
-def window_guide(upsampled: Sequence[Tensor], centre: int, *, tolerance: float = 6.0, flow_shrink: int = 2) -> Tensor:
-    """The window guide of frame ``centre`` from the bicubic frames of its window (``[1, H, W]`` in [0, 1],
-    see :func:`bicubic_frames`); a window of one frame gives that frame back. ``flow_shrink``: the flow is
-    computed on the frames shrunk this many times."""
+def window_motion(upsampled: Sequence[Tensor], centre: int, *, tolerance: float = 6.0,
+                  flow_shrink: int = 2) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """How the window's bicubic frames (``[1, H, W]`` in [0, 1]) line up with frame ``centre``: for each other
+    frame ``k``, ``(k, map_x, map_y, weight)``, where each pixel of frame ``centre`` lies in frame ``k`` (OpenCV
+    remap maps) and how far to trust it there (``exp(−(d/tolerance)²)``, 0 for pixels from outside the frame).
+    ``flow_shrink``: the flow is computed on the frames shrunk this many times."""
     import cv2
 
     if not 0 <= centre < len(upsampled):
@@ -71,12 +73,10 @@ def window_guide(upsampled: Sequence[Tensor], centre: int, *, tolerance: float =
     if len(shapes) != 1:
         raise ValueError(f"window guide: the window's frames differ in size: {sorted(shapes)}")
     reference = upsampled[centre][0].double().numpy()
-    if len(upsampled) == 1:
-        return upsampled[centre].float().clamp(0, 1)
     reference8 = _eight_bit(reference)
     h, w = reference.shape
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    total, weights = reference.copy(), np.ones_like(reference)
+    motion = []
     for k, frame in enumerate(upsampled):
         if k == centre:
             continue
@@ -87,7 +87,34 @@ def window_guide(upsampled: Sequence[Tensor], centre: int, *, tolerance: float =
                            borderMode=cv2.BORDER_REPLICATE).astype(np.float64)
         mismatch = cv2.blur(np.abs(reference - warped).astype(np.float32) * 255, (5, 5)).astype(np.float64)
         inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
-        weight = np.exp(-np.square(mismatch / tolerance)) * inside
+        motion.append((k, map_x, map_y, np.exp(-np.square(mismatch / tolerance)) * inside))
+    return motion
+
+
+def fuse_along(frames: Sequence[Tensor], centre: int,
+               motion: Sequence[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) -> Tensor:
+    """The weighted mean of ``frames[centre]`` and the other frames (``[C, H, W]`` in [0, 1], any channel count)
+    warped onto it along ``motion`` (:func:`window_motion`), in [0, 1]."""
+    import cv2
+
+    total = frames[centre].double().numpy().copy()
+    weights = np.ones(total.shape[-2:])
+    for k, map_x, map_y, weight in motion:
+        other = frames[k].float().numpy()
+        if other.shape != total.shape:
+            raise ValueError(f"window fusion: frame {k} is {tuple(other.shape)}, frame {centre} {tuple(total.shape)}")
+        warped = np.stack([cv2.remap(channel, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+                           for channel in other]).astype(np.float64)
         total += weight * warped
         weights += weight
-    return torch.from_numpy(total / weights).float().clamp(0, 1)[None]
+    return torch.from_numpy(total / weights).float().clamp(0, 1)
+
+
+def window_guide(upsampled: Sequence[Tensor], centre: int, *, tolerance: float = 6.0, flow_shrink: int = 2) -> Tensor:
+    """The window guide of frame ``centre`` from the bicubic frames of its window (``[1, H, W]`` in [0, 1],
+    see :func:`bicubic_frames`); a window of one frame gives that frame back. ``flow_shrink``: the flow is
+    computed on the frames shrunk this many times."""
+    motion = window_motion(upsampled, centre, tolerance=tolerance, flow_shrink=flow_shrink)
+    if not motion:
+        return upsampled[centre].float().clamp(0, 1)
+    return fuse_along(upsampled, centre, motion)

@@ -105,13 +105,15 @@ def _numpy(frames: Sequence[Tensor]) -> list[np.ndarray]:
 
 
 def score_clip(upscale: Callable[[Tensor], Tensor], lr_frames: Sequence[Tensor], hr_frames: Optional[Sequence[Tensor]] = None,
-               *, method: str = "model", border: int = 8, stabilise: float = 0.0, temporal: int = 0) -> ClipScores:
+               *, method: str = "model", border: int = 8, stabilise: float = 0.0, temporal: int = 0,
+               fuse_outputs: bool = True) -> ClipScores:
     """Upscale every frame of ``lr_frames`` with ``upscale`` (``[1, h, w]`` → ``[1, H, W]`` in [0, 1]; with
     ``temporal`` > 0 called as ``upscale(frame, window=frames, centre=k)`` with the frame's window of up to
-    ``temporal`` frames on each side) and with bicubic; flicker of both (and of ``hr_frames``, where given) and
-    mean PSNRs against ``hr_frames``. With
-    ``stabilise`` > 0, ``method`` is the output stabilised as ``realiisr upscale`` writes a clip (8-bit frames) and
-    ``method + " frame by frame"`` the frames before it. Repeated frames are upscaled once, as ``realiisr upscale``
+    ``temporal`` frames on each side, and with ``fuse_outputs`` the outputs fused over that window,
+    :func:`realiisr.video.stabilise.fuse_outputs`) and with bicubic; flicker of both (and of ``hr_frames``, where
+    given) and mean PSNRs against ``hr_frames``. With the output fusion or ``stabilise`` > 0 (the blend),
+    ``method`` is the output as ``realiisr upscale`` writes a clip (8-bit frames) and ``method + " frame by frame"``
+    the model's frames before either. Repeated frames are upscaled once, as ``realiisr upscale``
     does (:func:`realiisr.video.io.repeat_runs`); ``seconds_per_frame`` counts every frame of the clip."""
     import time
 
@@ -133,16 +135,28 @@ def score_clip(upscale: Callable[[Tensor], Tensor], lr_frames: Sequence[Tensor],
             model_frames.append(upscale(lr).clamp(0, 1))
         spent += time.perf_counter() - start
         _LOG.info("clip frame %d/%d: %.2f s", index + 1, len(distinct), time.perf_counter() - start)
-    methods = [method]
+    methods, alone = [method], f"{method} frame by frame"
+    if (temporal and fuse_outputs) or stabilise:
+        outputs[alone] = _repeated(model_frames, repeats)
+        methods.append(alone)
+    if temporal and fuse_outputs and len(distinct) > 1:
+        from realiisr.video.stabilise import fuse_outputs as fuse
+
+        start = time.perf_counter()
+        written, lows = [_eight_bit(frame) for frame in model_frames], [_eight_bit(lr) for lr in distinct]
+        fused = []
+        for index in range(len(distinct)):
+            around = window_indices(index, len(distinct), temporal)
+            fused.append(fuse([written[k] for k in around], [lows[k] for k in around], around.index(index)))
+        model_frames = [torch.from_numpy(frame.astype(np.float32) / 255)[None] for frame in fused]
+        spent += time.perf_counter() - start
     if stabilise:
         from realiisr.video.stabilise import TemporalStabiliser, stabilise_frame
 
-        stabiliser, alone = TemporalStabiliser(stabilise), f"{method} frame by frame"
-        outputs[alone] = _repeated(model_frames, repeats)
+        stabiliser = TemporalStabiliser(stabilise)
         written = [stabilise_frame(stabiliser, _eight_bit(frame), _eight_bit(lr))  # as realiisr upscale writes it
                    for frame, lr in zip(model_frames, distinct)]
         model_frames = [torch.from_numpy(frame.astype(np.float32) / 255)[None] for frame in written]
-        methods.append(alone)
     outputs[method] = _repeated(model_frames, repeats)
     if hr_frames is not None:
         outputs["hr"] = [f.float() for f in hr_frames]

@@ -18,7 +18,7 @@ from torch import Tensor
 from realiisr.video.io import Clip, ClipWriter, repeat_runs
 from realiisr.video.stabilise import TemporalStabiliser, bicubic_of, stabilise_frame
 
-__all__ = ["ClipResult", "upscale_clip", "window_recipe_for"]
+__all__ = ["ClipResult", "upscale_clip", "window_recipe_for", "blend_strength"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -79,6 +79,15 @@ def _stabilise_scalar(stabiliser: TemporalStabiliser, out: Tensor, lr: Tensor) -
     return torch.from_numpy(blended.astype(np.float32) / 255)[None]
 
 
+def blend_strength(stabilise: Optional[float], temporal: int) -> float:
+    """The temporal blend a clip gets: ``stabilise`` where given, else 0.6 for frames upscaled alone
+    (``temporal`` 0) and none with a window, whose output fusion already steadies the clip: on held-out synthetic
+    clips the blend on top of it took PSNR away and flickered more (``docs/video.md``)."""
+    if stabilise is not None:
+        return stabilise
+    return 0.0 if temporal > 0 else 0.6
+
+
 def window_recipe_for(recipe: str, temporal: int = 1) -> Optional[str]:
     """The registered recipe that ships the window model of ``recipe`` (its ``meta.window_of``), if any and if
     ``temporal`` > 0: what ``realiisr upscale`` and ``evaluate`` run on clips when no model is named."""
@@ -120,9 +129,38 @@ def _windows(frames: Iterable[Any], radius: int) -> Iterator[tuple[int, Any, lis
         index += 1
 
 
+@dataclass
+class _Run:
+    """A run of bit-identical consecutive frames: upscaled once, written once per frame."""
+
+    position: int  # among the clip's runs
+    first: int  # the clip's index of its first frame
+    frame: Any
+    window: list[Any]  # the distinct frames of the model's window
+    centre: int  # the run's frame in it
+    targets: list[Path]  # one PNG per frame of the run
+
+
+def _runs(frames: Iterable[Any], temporal: int, work: Path) -> Iterator[_Run]:
+    count = 0
+    for position, (frame, repeats), run_window, centre in _windows(repeat_runs(frames), temporal):
+        targets = [work / f"{i:06d}.png" for i in range(count, count + repeats)]
+        count += repeats
+        yield _Run(position, count - repeats, frame, [f for f, _ in run_window], centre, targets)
+
+
+def _write_png(pixels: np.ndarray, target: Path) -> None:
+    """Written whole, then renamed: a stop never leaves a partial frame under a frame's name."""
+    from PIL import Image
+
+    partial = target.with_suffix(".part.png")
+    Image.fromarray(pixels).save(partial)
+    partial.replace(target)
+
+
 def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, lossless: bool = False,
                  resume: bool = False, progress: bool = True, palette: Any = "auto", stabilise: float = 0.0,
-                 temporal: int = 0, **settings: Any) -> ClipResult:
+                 temporal: int = 0, fuse_outputs: bool = True, **settings: Any) -> ClipResult:
     """Upscale every frame of ``clip`` (:func:`realiisr.inference.images.upscale_image`; a 16-bit clip with one
     mapping for all its frames, a colour clip with one palette) into ``out``. ``keep_frames``: keep
     ``OUT/<stem>/%06d.png``; ``resume``: reuse the PNGs already there; ``stabilise``: the strength of the
@@ -130,13 +168,16 @@ def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, los
     grey frames, or on the scalar behind a pseudo-colour clip's palette before it is coloured again (a colour
     clip resumed after a stop starts its blend afresh at the first frame computed). ``temporal``: the model reads
     each frame's window of up to ``temporal`` frames on each side, fused along the motion
-    (:func:`realiisr.inference.window.window_guide`; 0: each frame alone). A run of bit-identical consecutive
-    frames (a slow camera's stream in a faster container) is upscaled once and written for each of them; windows
-    hold distinct frames. ``settings`` go to the upscaler."""
+    (:func:`realiisr.inference.window.window_guide`; 0: each frame alone), and, with ``fuse_outputs``, each
+    written frame is the fusion of the model's outputs over that window
+    (:func:`realiisr.video.stabilise.fuse_outputs`), before the blend. A run of bit-identical consecutive frames
+    (a slow camera's stream in a faster container) is upscaled once and written for each of them; windows hold
+    distinct frames. ``settings`` go to the upscaler."""
     from PIL import Image
     from tqdm import tqdm
 
     from realiisr.inference.images import upscale_image
+    from realiisr.video.stabilise import fuse_outputs as fuse
 
     if temporal < 0:
         raise ValueError(f"temporal: the window radius must be >= 0, got {temporal}")
@@ -145,46 +186,68 @@ def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, los
     if work.exists() and not resume:
         shutil.rmtree(work)  # a fresh run: an old run's frames are not this one's
     work.mkdir(parents=True, exist_ok=True)
+    # each run's model output before the output fusion, so that a resumed clip fuses its first frames as an
+    # uninterrupted run would, without running the model again on their finished neighbours
+    model_dir = work / "model"
     value_range = _clip_range(clip)
     palette = _clip_palette(clip, palette)
-    count = computed = model_runs = 0
+    count = computed = 0
+    model_runs = [0]
     stabiliser = TemporalStabiliser(stabilise, value_range=value_range or (0.0, 255.0))
     previous: Optional[tuple[np.ndarray, Path]] = None  # the last frame reused and its output: a resumed blend
+    refine = None
+    if stabilise:  # a palette clip: blend the scalar behind the colours
+        refine = functools.partial(_stabilise_scalar, stabiliser)
+    radius = temporal if fuse_outputs else 0
+    outputs: dict[int, np.ndarray] = {}  # the model's outputs of the runs around the current one
+
+    def model_output(run: _Run) -> np.ndarray:
+        if run.position not in outputs:
+            kept = model_dir / run.targets[0].name
+            if resume and kept.is_file():
+                with Image.open(kept) as image:
+                    outputs[run.position] = np.asarray(image).copy()
+            else:
+                outputs[run.position] = upscale_image(
+                    model, run.frame, value_range=value_range, what=f"{clip.source} frame {run.first}",
+                    radiometric=value_range is not None, palette=palette,
+                    refine=refine if run.frame.ndim == 3 else None, window=run.window if temporal else (),
+                    centre=run.centre, **settings)
+                model_runs[0] += 1
+                if radius:
+                    model_dir.mkdir(exist_ok=True)
+                    _write_png(outputs[run.position], kept)
+        return outputs[run.position]
+
     bar = tqdm(desc=clip.stem, unit="frame", disable=not progress, total=clip.count)  # rate and ETA
     try:
-        # a run of repeated frames is upscaled once and written for each (identical frames in, identical frames
-        # out, and no blend of a frame with its own copy); windows hold distinct frames
-        for _, (frame, repeats), run_window, centre in _windows(repeat_runs(clip.frames()), temporal):
-            index, count = count, count + repeats
-            targets = [work / f"{i:06d}.png" for i in range(index, count)]
-            if resume and all(target.is_file() for target in targets):
-                previous = (frame, targets[0])
-                bar.update(repeats)
+        for position, run, around, centre in _windows(_runs(clip.frames(), temporal, work), radius):
+            count += len(run.targets)
+            for stale in [p for p in outputs if p < position - radius]:
+                del outputs[stale]
+            if resume and all(target.is_file() for target in run.targets):
+                previous = (run.frame, run.targets[0])
+                bar.update(len(run.targets))
                 continue
-            window = [f for f, _ in run_window]
             reused, previous = previous, None
-            refine = None
-            if stabilise and frame.ndim == 3:  # a palette clip: blend the scalar behind the colours
-                refine = functools.partial(_stabilise_scalar, stabiliser)
-            result = upscale_image(model, frame, value_range=value_range, what=f"{clip.source} frame {index}",
-                                   radiometric=value_range is not None, palette=palette, refine=refine,
-                                   window=window if temporal else (), centre=centre, **settings)
-            if stabilise and result.ndim == 2 and frame.ndim == 2:
+            if radius and len(around) > 1:
+                result = fuse([model_output(r) for r in around], [r.frame for r in around], centre,
+                              value_range=value_range or (0.0, 255.0), radiometric=value_range is not None)
+            else:
+                result = model_output(run)
+            if stabilise and result.ndim == 2 and run.frame.ndim == 2:
                 if reused is not None:  # the frame before was resumed: continue the blend from it
                     with Image.open(reused[1]) as image:
                         kept = np.asarray(image).astype(np.float64)
                     stabiliser.reset(kept, bicubic_of(reused[0], kept.shape))
-                result = stabilise_frame(stabiliser, result, frame, radiometric=value_range is not None)
-            partial = targets[0].with_suffix(".part.png")
-            Image.fromarray(result).save(partial)
-            partial.replace(targets[0])
-            for target in targets[1:]:
+                result = stabilise_frame(stabiliser, result, run.frame, radiometric=value_range is not None)
+            _write_png(result, run.targets[0])
+            for target in run.targets[1:]:
                 partial = target.with_suffix(".part.png")
-                shutil.copyfile(targets[0], partial)
+                shutil.copyfile(run.targets[0], partial)
                 partial.replace(target)
-            computed += repeats
-            model_runs += 1
-            bar.update(repeats)
+            computed += len(run.targets)
+            bar.update(len(run.targets))
     except ValueError as exc:
         finished = len(list(work.glob("[0-9]*[0-9].png")))
         raise ValueError(f"{exc}; the {finished} finished frames are kept in {work} (rerun with --resume to "
@@ -200,8 +263,9 @@ def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, los
                 pixels = np.asarray(image)
                 pixels = pixels[..., :3] if pixels.ndim == 3 else pixels
                 writer.write(pixels.astype(np.uint16 if sixteen else np.uint8))
+    shutil.rmtree(model_dir, ignore_errors=True)
     if not keep_frames:
         shutil.rmtree(work)
-    _LOG.info("%s: %d frames (%d written now, the model ran on %d) → %s", clip.source, count, computed, model_runs,
-              video)
-    return ClipResult(video, work if keep_frames else None, count, computed, model_runs)
+    _LOG.info("%s: %d frames (%d written now, the model ran on %d) → %s", clip.source, count, computed,
+              model_runs[0], video)
+    return ClipResult(video, work if keep_frames else None, count, computed, model_runs[0])

@@ -256,3 +256,85 @@ def test_palette_clip_is_stabilised_on_its_scalar(tmp_path):
         assert difference.mean() < 0.3 and difference.max() <= 2
     change = lambda clip: np.mean([np.abs(b - a).mean() for a, b in zip(clip, clip[1:])])  # noqa: E731
     assert change(blended) < 0.9 * change(plain)
+
+
+def test_output_fusion_averages_a_still_scene_keeps_what_moves_and_each_kind_of_frame():
+    """``fuse_outputs``: outputs of a still scene carrying their own noise come back closer to the scene; a warm
+    square only the centre frame shows (in its LR too) is kept, not averaged away; a 16-bit radiometric window
+    keeps its block means; a pseudo-colour window keeps its shape and type."""
+    from realiisr.video.stabilise import fuse_outputs
+
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[0:96, 0:128].astype(np.float64)
+    scene = 80 + 60 * np.exp(-((xx - 64) ** 2 + (yy - 48) ** 2) / 400.0)
+    small = scene.reshape(24, 4, 32, 4).mean(axis=(1, 3))
+    lows = [np.round(small).astype(np.uint8)] * 5
+    outputs = [np.clip(np.round(scene + rng.normal(0, 4, scene.shape)), 0, 255).astype(np.uint8) for _ in range(5)]
+    fused = fuse_outputs(outputs, lows, 2)
+    assert fused.dtype == np.uint8 and fused.shape == scene.shape
+    error = lambda frame: np.abs(frame.astype(np.float64) - scene)[8:-8, 8:-8].mean()  # noqa: E731
+    assert error(fused) < 0.55 * error(outputs[2])  # five independent looks: ~1/√5 of the noise
+    square = outputs[2].astype(np.float64)
+    square[40:60, 20:40] += 80
+    centre_low = lows[2].astype(np.float64)
+    centre_low[10:15, 5:10] += 80
+    kept = fuse_outputs([*outputs[:2], square.astype(np.uint8), *outputs[3:]],
+                        [*lows[:2], centre_low.astype(np.uint8), *lows[3:]], 2)
+    np.testing.assert_allclose(kept[44:56, 24:36], square[44:56, 24:36], atol=2.0)  # no ghost of the empty frames
+    assert fuse_outputs(outputs[:1], lows[:1], 0) is outputs[0]
+    # a radiometric 16-bit window: block means equal each LR pixel after the fusion, as a single frame's do
+    counts = [(o.astype(np.float64) * 40 + 20000).astype(np.uint16) for o in outputs]
+    low16 = np.round(small * 40 + 20000).astype(np.uint16)
+    fused16 = fuse_outputs(counts, [low16] * 5, 2, value_range=(20000.0, 30200.0), radiometric=True)
+    assert fused16.dtype == np.uint16
+    np.testing.assert_allclose(fused16.astype(np.float64).reshape(24, 4, 32, 4).mean(axis=(1, 3)), low16, atol=0.5)
+    colour = [np.stack([o, o // 2, 255 - o], axis=-1) for o in outputs]
+    fused_colour = fuse_outputs(colour, [np.stack([f] * 3, axis=-1) for f in lows], 2)
+    assert fused_colour.shape == (96, 128, 3) and fused_colour.dtype == np.uint8
+    np.testing.assert_array_equal(fused_colour[..., 0], fused)  # each channel along the same motion
+    with pytest.raises(ValueError, match="output fusion: 2 outputs, 3 frames"):
+        fuse_outputs(outputs[:2], lows[:3], 0)
+
+
+def test_a_fused_clip_resumed_after_a_crash_reuses_the_model_outputs_it_kept(tiny_weights, tmp_path, monkeypatch):
+    """With ``temporal`` 2 a frame is written once the model has run on the frames two ahead of it; a crash while
+    the model runs on frame 3 leaves frame 0 written and the model's outputs of frames 0–2 kept, and the rerun
+    runs the model on frames 3 and 4 only and writes what an uninterrupted run writes."""
+    model, _ = tiny_weights
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for i, frame in enumerate(_moving_frames(5)):
+        Image.fromarray(frame).save(folder / f"{i}.png")
+    clip = open_clip(folder)
+    import realiisr.inference.images as images
+
+    real, calls = images.upscale_image, []
+
+    def crash_at_three(model, frame, **kw):
+        calls.append(kw["what"])
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(model, frame, **kw)
+
+    monkeypatch.setattr(images, "upscale_image", crash_at_three)
+    with pytest.raises(KeyboardInterrupt):
+        upscale_clip(model, clip, tmp_path / "out", progress=False, overlap=2, temporal=2)
+    assert [p.name for p in sorted((tmp_path / "out" / "seq").glob("*.png"))] == ["000000.png"]
+    monkeypatch.setattr(images, "upscale_image", real)
+    result = upscale_clip(model, clip, tmp_path / "out", progress=False, resume=True, keep_frames=True, overlap=2,
+                          temporal=2)
+    assert (result.frames, result.upscaled, result.model_runs) == (5, 4, 2)
+    assert not (result.frames_dir / "model").exists()  # the model's outputs go once the clip is written
+    whole = upscale_clip(model, clip, tmp_path / "whole", progress=False, keep_frames=True, overlap=2, temporal=2)
+    assert whole.model_runs == 5
+    for i in range(5):
+        np.testing.assert_array_equal(np.asarray(Image.open(result.frames_dir / f"{i:06d}.png")),
+                                      np.asarray(Image.open(whole.frames_dir / f"{i:06d}.png")))
+    alone = upscale_clip(model, clip, tmp_path / "alone", progress=False, keep_frames=True, overlap=2, temporal=2,
+                         fuse_outputs=False)
+    assert not np.array_equal(np.asarray(Image.open(alone.frames_dir / "000002.png")),
+                              np.asarray(Image.open(whole.frames_dir / "000002.png")))
+    from realiisr.video.upscale import blend_strength
+
+    # the command's default blend: for frames alone, not on top of a window's fusion; a strength given is kept
+    assert (blend_strength(None, 0), blend_strength(None, 2), blend_strength(0.3, 2)) == (0.6, 0.0, 0.3)
