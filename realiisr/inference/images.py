@@ -135,7 +135,7 @@ def frame_from_image(image: Any, normalize: str = "minmax", *, palette: Any = "a
 def upscale_image(model, image: Any, *, normalize: str = "minmax", palette: Any = "auto",
                   value_range: Optional[tuple[float, float]] = None, radiometric: Optional[bool] = None,
                   what: str = "frame", refine: Optional[Callable[[Tensor, Tensor], Tensor]] = None,
-                  window: Sequence[Any] = (), centre: int = 0, **settings: Any) -> Any:
+                  window: Sequence[Any] = (), centre: int = 0, back_projection: int = 3, **settings: Any) -> Any:
     """Super-resolve a whole LR frame of any size, returning the same kind of object (see the module doc).
 
     ``radiometric``: block means of the output equal the input (default: for 16-bit frames and for frames
@@ -143,7 +143,8 @@ def upscale_image(model, image: Any, *, normalize: str = "minmax", palette: Any 
     LR frame (the scalar behind a pseudo-colour frame's colours), before the output becomes the input's kind
     again (the temporal blend of colour clips). ``window``: frames of a clip around this one, of the same kind,
     ``window[centre]`` being ``image`` itself: the model reads their motion-compensated fusion
-    (:func:`realiisr.inference.window.window_guide`) in place of the frame's bicubic upscale. ``settings`` go to
+    (:func:`realiisr.inference.window.window_guide`) in place of the frame's bicubic upscale, back-projected onto
+    every frame of the window in ``back_projection`` passes (0: the fused bicubics alone). ``settings`` go to
     :class:`realiisr.inference.Upscaler` (overlap, seed, color_fix, cfg, top_k, dtype, ...).
     """
     from realiisr.camera.radiometric import back_project
@@ -164,7 +165,8 @@ def upscale_image(model, image: Any, *, normalize: str = "minmax", palette: Any 
                   for k, other in enumerate(window)]
         if any(f.shape != frame.shape for f in frames):
             raise ValueError(f"{what}: the frames of its window differ in size: {sorted({tuple(f.shape) for f in frames})}")
-        guide = window_guide(bicubic_frames(frames, model.scale, settings["eight_bit"]), centre)
+        guide = window_guide(bicubic_frames(frames, model.scale, settings["eight_bit"]), centre, lows=frames,
+                             iterations=back_projection)
     out = Upscaler(model, **settings)(frame, guide=guide)
     if radiometric:
         out = back_project(out[0], frame[0], out.shape[-1] // frame.shape[-1])[None]

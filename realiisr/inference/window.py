@@ -25,7 +25,7 @@ from torch import Tensor
 
 from realiisr.data.io import pil_bicubic
 
-__all__ = ["window_guide", "window_motion", "fuse_along", "bicubic_frames", "window_indices"]
+__all__ = ["window_guide", "window_motion", "fuse_along", "back_project", "bicubic_frames", "window_indices"]
 
 
 def window_indices(index: int, count: int, radius: int) -> list[int]:
@@ -110,11 +110,55 @@ def fuse_along(frames: Sequence[Tensor], centre: int,
     return torch.from_numpy(total / weights).float().clamp(0, 1)
 
 
-def window_guide(upsampled: Sequence[Tensor], centre: int, *, tolerance: float = 6.0, flow_shrink: int = 2) -> Tensor:
+def back_project(guide: Tensor, lows: Sequence[Tensor], upsampled: Sequence[Tensor], centre: int,
+                 motion: Sequence[tuple[int, np.ndarray, np.ndarray, np.ndarray]], *, iterations: int = 3,
+                 flow_shrink: int = 2) -> Tensor:
+    """``guide`` (``[1, H, W]`` in [0, 1], on frame ``centre``'s grid) refined so that each LR frame of the window
+    (``lows``, ``[1, h, w]``) is the ``H/h`` × ``H/h`` pixel mean of it seen from that frame: iterative
+    back-projection (Irani & Peleg 1991) over the window. Each pass warps the guide into every frame (the flow
+    from that frame's bicubic ``upsampled[k]`` to the centre's), takes the pixel means, and adds the bicubic
+    upscale of each frame's residual, warped back along ``motion`` (:func:`window_motion`) and averaged with
+    its weights; frame ``centre`` itself counts with weight 1. With one frame it is single-frame back-projection."""
+    import cv2
+    import torch.nn.functional as F
+
+    scale = guide.shape[-1] // lows[centre].shape[-1]
+    out = guide[0].double().numpy().copy()
+    h, w = out.shape
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    reference8 = _eight_bit(upsampled[centre][0].double().numpy())
+    into = {}  # for each other frame: where each of its pixels lies on the centre's grid
+    for k, *_ in motion:
+        flow = _flow(_eight_bit(upsampled[k][0].double().numpy()), reference8, flow_shrink)
+        into[k] = (grid_x + flow[..., 0], grid_y + flow[..., 1])
+
+    def warp(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
+        return cv2.remap(image.astype(np.float32), map_x, map_y, cv2.INTER_CUBIC,
+                         borderMode=cv2.BORDER_REPLICATE).astype(np.float64)
+
+    def residual(seen: np.ndarray, low: Tensor) -> np.ndarray:
+        means = F.avg_pool2d(torch.from_numpy(seen)[None, None], scale)[0, 0]
+        spread = F.interpolate((low[0].double() - means)[None, None], scale_factor=scale, mode="bicubic",
+                               align_corners=False)
+        return spread[0, 0].numpy()
+
+    for _ in range(iterations):
+        total, weights = residual(out, lows[centre]), np.ones_like(out)
+        for k, map_x, map_y, weight in motion:
+            total += weight * warp(residual(warp(out, *into[k]), lows[k]), map_x, map_y)
+            weights += weight
+        out = out + total / weights
+    return torch.from_numpy(out).float().clamp(0, 1)[None]
+
+
+def window_guide(upsampled: Sequence[Tensor], centre: int, *, tolerance: float = 6.0, flow_shrink: int = 2,
+                 lows: Sequence[Tensor] = (), iterations: int = 0) -> Tensor:
     """The window guide of frame ``centre`` from the bicubic frames of its window (``[1, H, W]`` in [0, 1],
     see :func:`bicubic_frames`); a window of one frame gives that frame back. ``flow_shrink``: the flow is
-    computed on the frames shrunk this many times."""
+    computed on the frames shrunk this many times. With the window's LR frames ``lows`` and ``iterations`` > 0,
+    the fused guide is then back-projected onto them (:func:`back_project`)."""
     motion = window_motion(upsampled, centre, tolerance=tolerance, flow_shrink=flow_shrink)
-    if not motion:
-        return upsampled[centre].float().clamp(0, 1)
-    return fuse_along(upsampled, centre, motion)
+    guide = fuse_along(upsampled, centre, motion) if motion else upsampled[centre].float().clamp(0, 1)
+    if iterations > 0 and lows:
+        guide = back_project(guide, lows, upsampled, centre, motion, iterations=iterations, flow_shrink=flow_shrink)
+    return guide
