@@ -44,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                 help="train the window model of `upscale --temporal N`: each HR crop becomes a clip of "
                                      "2N+1 moving looks, degraded one by one and fused onto the centre look "
                                      "(realiisr.video.window_data); 0 (default): single frames")
+            parser.add_argument("--back-projection", type=int, default=0, metavar="PASSES",
+                                help="with --temporal: back-project each fused window onto its LR looks in PASSES "
+                                     "passes, as `upscale --temporal` does (0, the default: the fused bicubics)")
         parser.add_argument("--no-progress", action="store_true")
         parser.add_argument("overrides", nargs="*", help="key=value training options or recipe keys")
         parser.set_defaults(run=lambda args, stage=stage: _run(args, stage))
@@ -84,7 +87,8 @@ def _run(args: argparse.Namespace, stage: str) -> int:
 
         from realiisr.video.window_data import WindowDegradedDataset
 
-        extra["frames_dataset"] = functools.partial(WindowDegradedDataset, radius=args.temporal)
+        extra["frames_dataset"] = functools.partial(WindowDegradedDataset, radius=args.temporal,
+                                                    back_projection=args.back_projection)
     train_data, val_data = build_datasets(args.data, crop, model.scale, config.seed, holdout, args.repeats,
                                           register=args.register_pairs, degradation=args.degradation,
                                           contrast=args.contrast, **extra)
@@ -97,7 +101,7 @@ def _run(args: argparse.Namespace, stage: str) -> int:
     (args.out / "run.yaml").write_text(yaml.safe_dump({
         "command": stage, "recipe": model.recipe.to_dict(), "train": config.to_dict(),
         "data": args.data, "holdout": holdout, "degradation": args.degradation, "contrast": args.contrast,
-        "temporal": getattr(args, "temporal", 0), "init": str(args.init) if args.init else None,
+        "temporal": getattr(args, "temporal", 0), "back_projection": getattr(args, "back_projection", 0), "init": str(args.init) if args.init else None,
     }, sort_keys=False))
     metrics = train(model, train_data, config, args.out, val_data=val_data, resume=args.resume,
                     progress=not args.no_progress)

@@ -6,8 +6,10 @@ margin; the centre frame is the crop itself, the HR target. Every frame goes thr
 The optics (blur, down-sampling, the camera's AGC and fixed-pattern stripes) draw the same values for all frames
 of a window, as one camera at one focus would; sensor noise, real noise patches and shake blur draw anew for
 each frame. The LR frames are upscaled bicubically and fused by :func:`realiisr.inference.window.window_guide`
-onto the centre frame: the model's ``lr`` input, exactly as ``realiisr upscale --temporal`` builds it. A fifth
-of the windows are shorter (as at a clip's ends), down to the centre frame alone.
+onto the centre frame — with ``back_projection`` > 0 then back-projected onto every LR frame of the window in that
+many passes (:func:`realiisr.inference.window.back_project`) — the model's ``lr`` input, exactly as ``realiisr
+upscale --temporal`` builds it. A fifth of the windows are shorter (as at a clip's ends), down to the centre frame
+alone.
 """
 from __future__ import annotations
 
@@ -33,14 +35,14 @@ class WindowDegradedDataset(DegradedThermalDataset):
     must be at least ``crop + 2·margin`` on each side; the packed 144² crops allow the default 8)."""
 
     def __init__(self, source: Any, *, radius: int = 2, margin: int = 8, pan: float = 1.0, shake: float = 0.3,
-                 zoom: float = 0.003, short_windows: float = 0.2, **kwargs: Any) -> None:
+                 zoom: float = 0.003, short_windows: float = 0.2, back_projection: int = 0, **kwargs: Any) -> None:
         if kwargs.get("negatives"):
             raise DataError("window training has no negative samples")
         super().__init__(source, **kwargs)
         if radius < 1:
             raise DataError(f"a training window needs radius >= 1, got {radius}")
         self.radius, self.margin, self.pan, self.shake, self.zoom = radius, margin, pan, shake, zoom
-        self.short_windows = short_windows
+        self.short_windows, self.back_projection = short_windows, back_projection
 
     def _path(self, generator: torch.Generator) -> list[tuple[float, float, float]]:
         """(dy, dx, zoom) of each frame relative to the centre frame, which is (0, 0, 1)."""
@@ -99,12 +101,13 @@ class WindowDegradedDataset(DegradedThermalDataset):
             radius = int(torch.randint(self.radius, (), generator=generator))  # 0 .. radius-1
         clip_seed = int(torch.randint(2**31 - 1 - 1000 * (2 * self.radius + 2), (), generator=generator))
         looks = range(self.radius - radius, self.radius + radius + 1)
-        upsampled = []
+        upsampled, lows = [], []
         for look in looks:
             lr = self._degrade(self._look(big, *path[look]), clip_seed, look)
             if lr.shape[-1] * self.scale != size:
                 raise DataError(f"the degradation pipeline must end at 1/{self.scale} of the crop, got {tuple(lr.shape)}")
             upsampled.append(pil_bicubic(lr, size, size))
-        guide = window_guide(upsampled, radius)
+            lows.append(lr)
+        guide = window_guide(upsampled, radius, lows=lows, iterations=self.back_projection)
         hr = big[:, m : m + size, m : m + size]
         return {"lr": _to_model(guide), "hr": _to_model(hr), "label": 0, "name": f"window{frame_index}"}
