@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from realiisr.cli._clip_options import add_clip_options
+
 __all__ = ["add_parser"]
 
 
@@ -51,15 +53,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--niqe-model", type=Path, default=None,
                         help="the standard NIQE model file (e.g. ../shared/data/metrics/niqe_pris_params.npz): adds "
                         "a NIQE column; thermal NIQE (the shipped model) is always reported")
-    parser.add_argument("--stabilise", type=float, default=None, metavar="STRENGTH",
-                        help="with --clip/--synthetic-clip: blend each frame with the last one along the motion, where they agree "
-                        "(default 0.6 with --temporal 0, off with a window; 0: off)")
-    parser.add_argument("--temporal", type=int, default=2, metavar="N",
-                        help="with --clip/--synthetic-clip: the window of N frames on each side the model reads, as "
-                        "`upscale --temporal` (default 2; 0: each frame alone)")
-    parser.add_argument("--fuse-outputs", action=argparse.BooleanOptionalAction, default=True,
-                        help="with --clip/--synthetic-clip, with --temporal N: each frame written is the mean of the model's outputs over "
-                        "its window, brought onto it along the motion (default on)")
+    add_clip_options(parser, "with --clip/--synthetic-clip")
     parser.add_argument("--recipe", default=None, help="with --data or --sweep (default: the recipe that ships trained weights)")
     parser.add_argument("--weights", type=Path)
     parser.add_argument("--tta", type=int, choices=(1, 2, 4, 8), default=1,
@@ -119,11 +113,13 @@ def _clip(args: argparse.Namespace, model, method: str) -> int:
         lr, hr = shrink_clip(frames) if args.clip_is_hr else (frames, None)
         source = args.clip
     blend = blend_strength(args.stabilise, args.temporal)
-    scores = score_clip(frame_upscaler(model, dtype=args.dtype, tta=args.tta), lr, hr, method=method, stabilise=blend,
+    upscale = frame_upscaler(model, dtype=args.dtype, tta=args.tta, back_projection=args.back_projection)
+    scores = score_clip(upscale, lr, hr, method=method, stabilise=blend,
                         temporal=args.temporal, fuse_outputs=args.fuse_outputs)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "clip.json").write_text(json.dumps({"source": source, "method": method, "temporal": args.temporal,
                                                  "stabilise": blend, "fuse_outputs": args.fuse_outputs,
+                                                 "back_projection": args.back_projection,
                                                  **scores.__dict__}, indent=2))
     text = f"{source}: {scores.frames} frames, {scores.seconds_per_frame:.2f} s a frame\n\n{scores.markdown(method)}"
     (args.out / "clip.md").write_text(text + "\n")

@@ -16,6 +16,8 @@ import logging
 import sys
 from pathlib import Path
 
+from realiisr.cli._clip_options import add_clip_options
+
 __all__ = ["add_parser", "collect_inputs"]
 
 _LOG = logging.getLogger(__name__)
@@ -66,15 +68,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--frames", action="store_true",
                         help="clips: keep the upscaled frames as OUT/<stem>/%%06d.png beside the video")
     parser.add_argument("--lossless", action="store_true", help="clips: FFV1 grey in Matroska instead of H.264")
-    parser.add_argument("--stabilise", type=float, default=None, metavar="STRENGTH",
-                        help="clips: blend each frame with the last one along the motion, where they agree "
-                        "(default 0.6 with --temporal 0, off with a window; 0: off)")
-    parser.add_argument("--temporal", type=int, default=2, metavar="N",
-                        help="clips: the model reads each frame's window of N frames on each side, fused along the "
-                        "motion (default 2; 0: each frame alone); with the default recipe, clips use its window model")
-    parser.add_argument("--fuse-outputs", action=argparse.BooleanOptionalAction, default=True,
-                        help="clips, with --temporal N: each frame written is the mean of the model's outputs over "
-                        "its window, brought onto it along the motion (default on)")
+    add_clip_options(parser, "clips")
     parser.add_argument("--resume", action="store_true",
                         help="clips: reuse the finished frames of an interrupted run in OUT/<stem>/")
     parser.add_argument("--unit", choices=("C", "K"), default="C",
@@ -217,7 +211,7 @@ def _run(args: argparse.Namespace) -> int:
                 upscale_clip(clip_model, clip, args.out, keep_frames=args.frames, lossless=args.lossless,
                              resume=args.resume, progress=True, palette=palette,
                              stabilise=blend_strength(args.stabilise, args.temporal), temporal=args.temporal,
-                             fuse_outputs=args.fuse_outputs, **settings)
+                             fuse_outputs=args.fuse_outputs, back_projection=args.back_projection, **settings)
                 continue
             if is_flir_file(path):  # temperatures out: a float TIFF, a preview and the camera's metadata
                 upscale_flir_file(model, path, args.out, unit=args.unit, palette=palette, **settings)

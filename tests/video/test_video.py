@@ -94,24 +94,35 @@ def test_multipage_tiff_and_lossless(tiny_weights, tmp_path):
     assert not (tmp_path / "out" / "stack").exists()  # frames not kept without --frames
 
 
-def test_resume_after_a_crash_computes_only_the_missing_frames(tiny_weights, tmp_path, monkeypatch):
-    model, _ = tiny_weights
-    folder = tmp_path / "seq"
+def _five_frame_clip(folder):
     folder.mkdir()
     for i, frame in enumerate(_moving_frames(5)):
         Image.fromarray(frame).save(folder / f"{i}.png")
-    clip = open_clip(folder)
+    return open_clip(folder)
+
+
+def _interrupt_model_call(monkeypatch, call: int):
+    """Ctrl-C while the model runs for the ``call``-th time (from 1); returns the real function."""
     import realiisr.inference.images as images
 
     real, calls = images.upscale_image, []
 
-    def crash_at_three(model, frame, **kw):
+    def interrupted(model, frame, **kw):
         calls.append(kw["what"])
-        if len(calls) == 4:
-            raise KeyboardInterrupt  # Ctrl-C during frame 3
+        if len(calls) == call:
+            raise KeyboardInterrupt
         return real(model, frame, **kw)
 
-    monkeypatch.setattr(images, "upscale_image", crash_at_three)
+    monkeypatch.setattr(images, "upscale_image", interrupted)
+    return real
+
+
+def test_resume_after_a_crash_computes_only_the_missing_frames(tiny_weights, tmp_path, monkeypatch):
+    model, _ = tiny_weights
+    clip = _five_frame_clip(tmp_path / "seq")
+    import realiisr.inference.images as images
+
+    real = _interrupt_model_call(monkeypatch, 4)  # during frame 3
     with pytest.raises(KeyboardInterrupt):
         upscale_clip(model, clip, tmp_path / "out", progress=False, overlap=2, stabilise=0.6)
     done = sorted((tmp_path / "out" / "seq").iterdir())
@@ -301,22 +312,10 @@ def test_a_fused_clip_resumed_after_a_crash_reuses_the_model_outputs_it_kept(tin
     the model runs on frame 3 leaves frame 0 written and the model's outputs of frames 0–2 kept, and the rerun
     runs the model on frames 3 and 4 only and writes what an uninterrupted run writes."""
     model, _ = tiny_weights
-    folder = tmp_path / "seq"
-    folder.mkdir()
-    for i, frame in enumerate(_moving_frames(5)):
-        Image.fromarray(frame).save(folder / f"{i}.png")
-    clip = open_clip(folder)
+    clip = _five_frame_clip(tmp_path / "seq")
     import realiisr.inference.images as images
 
-    real, calls = images.upscale_image, []
-
-    def crash_at_three(model, frame, **kw):
-        calls.append(kw["what"])
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-        return real(model, frame, **kw)
-
-    monkeypatch.setattr(images, "upscale_image", crash_at_three)
+    real = _interrupt_model_call(monkeypatch, 4)  # during frame 3
     with pytest.raises(KeyboardInterrupt):
         upscale_clip(model, clip, tmp_path / "out", progress=False, overlap=2, temporal=2)
     assert [p.name for p in sorted((tmp_path / "out" / "seq").glob("*.png"))] == ["000000.png"]
