@@ -2,10 +2,11 @@
 # The window model of `realiisr upscale CLIP --temporal 2` (real_iisr_x4_flir_temporal; docs/video.md): the shipped
 # weights fine-tuned on windows of five moving looks at each HR crop, fused onto the centre look
 # (realiisr.video.window_data) and degraded with the camera's LR-side processing (flir_iisr_camera: local AGC,
-# sensor noise and stripes, as the sweep and the synthetic test clips), then under the lighter flir_iisr preset;
-# the four sample pairs for validation only.
+# sensor noise and stripes, as the sweep and the synthetic test clips), then under the lighter flir_iisr preset,
+# then with each fused window back-projected onto its looks (3 passes, as `upscale --temporal` gives it); the four
+# sample pairs for validation only.
 #   bash scripts/train_temporal_cpu.sh [SHARED] [RUN]
-# About 75 min of a 2-core CPU (two stages); resumes when started again.
+# About 105 min of a 2-core CPU (three stages); resumes when started again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=${1:-${REALIISR_SHARED:-../shared}}/data
@@ -25,4 +26,9 @@ $PY -m realiisr train --recipe real_iisr_x4_flir_temporal --temporal 2 --data "$
   --data "$S/flir-iisr-samples/pairs" --holdout '*' --register-pairs --no-progress --resume --out "$RUN/window2" \
   --degradation flir_iisr --init "$RUN/window/step-00001000/model.safetensors" --steps 800 seed=1 \
   batch_size=8 log_every=25 val_samples=16 lr=3e-5 val_every=800 save_every=200 train_decoder=true
-echo "weights: $RUN/window2/step-00000800/model.safetensors (recipe: $RUN/window2/recipe.yaml)"
+# stage 3: the same windows back-projected onto every look (the guide clips get), 800 steps
+$PY -m realiisr train --recipe real_iisr_x4_flir_temporal --temporal 2 --back-projection 3 --data "$RUN/crops.npz" \
+  --data "$S/flir-iisr-samples/pairs" --holdout '*' --register-pairs --no-progress --resume --out "$RUN/window3" \
+  --degradation flir_iisr --init "$RUN/window2/step-00000800/model.safetensors" --steps 800 seed=2 \
+  batch_size=8 log_every=25 val_samples=16 lr=3e-5 val_every=800 save_every=200 train_decoder=true
+echo "weights: $RUN/window3/step-00000800/model.safetensors (recipe: $RUN/window3/recipe.yaml)"

@@ -15,9 +15,10 @@ def add_clip_options(parser: argparse.ArgumentParser, scope: str) -> None:
     parser.add_argument("--temporal", type=int, default=2, metavar="N",
                         help=f"{scope}: the model reads each frame's window of N frames on each side, fused along the "
                         "motion (default 2; 0: each frame alone); with the default recipe, clips use its window model")
-    parser.add_argument("--back-projection", type=int, default=3, metavar="PASSES",
+    parser.add_argument("--back-projection", type=int, default=None, metavar="PASSES",
                         help=f"{scope}, with --temporal N: the fused window is back-projected onto every LR frame of "
-                        "the window in PASSES passes (default 3; 0: the fused bicubics)")
+                        "the window in PASSES passes (default: as the model was trained, 3 for the shipped window "
+                        "model; 0: the fused bicubics)")
     parser.add_argument("--fuse-outputs", action=argparse.BooleanOptionalAction, default=True,
                         help=f"{scope}, with --temporal N: each frame written is the mean of the model's outputs over "
                         "its window, brought onto it along the motion (default on)")

@@ -97,6 +97,8 @@ def _run(args: argparse.Namespace, stage: str) -> int:
     if val_data is None:
         val_data = train_data
     args.out.mkdir(parents=True, exist_ok=True)
+    if getattr(args, "temporal", 0) and args.back_projection:  # clips give the weights what they trained on
+        model.recipe = model.recipe.replace(**{"meta.window_back_projection": args.back_projection})
     model.recipe.to_yaml(args.out / "recipe.yaml")  # what `realiisr upscale --recipe` loads the weights with
     (args.out / "run.yaml").write_text(yaml.safe_dump({
         "command": stage, "recipe": model.recipe.to_dict(), "train": config.to_dict(),

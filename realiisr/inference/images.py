@@ -135,7 +135,8 @@ def frame_from_image(image: Any, normalize: str = "minmax", *, palette: Any = "a
 def upscale_image(model, image: Any, *, normalize: str = "minmax", palette: Any = "auto",
                   value_range: Optional[tuple[float, float]] = None, radiometric: Optional[bool] = None,
                   what: str = "frame", refine: Optional[Callable[[Tensor, Tensor], Tensor]] = None,
-                  window: Sequence[Any] = (), centre: int = 0, back_projection: int = 3, **settings: Any) -> Any:
+                  window: Sequence[Any] = (), centre: int = 0, back_projection: Optional[int] = None,
+                  **settings: Any) -> Any:
     """Super-resolve a whole LR frame of any size, returning the same kind of object (see the module doc).
 
     ``radiometric``: block means of the output equal the input (default: for 16-bit frames and for frames
@@ -144,7 +145,8 @@ def upscale_image(model, image: Any, *, normalize: str = "minmax", palette: Any 
     again (the temporal blend of colour clips). ``window``: frames of a clip around this one, of the same kind,
     ``window[centre]`` being ``image`` itself: the model reads their motion-compensated fusion
     (:func:`realiisr.inference.window.window_guide`) in place of the frame's bicubic upscale, back-projected onto
-    every frame of the window in ``back_projection`` passes (0: the fused bicubics alone). ``settings`` go to
+    every frame of the window in ``back_projection`` passes (0: the fused bicubics alone; default: the passes the
+    model was trained on, its recipe's ``meta.window_back_projection``, else 0). ``settings`` go to
     :class:`realiisr.inference.Upscaler` (overlap, seed, color_fix, cfg, top_k, dtype, ...).
     """
     from realiisr.camera.radiometric import back_project
@@ -155,7 +157,10 @@ def upscale_image(model, image: Any, *, normalize: str = "minmax", palette: Any 
         radiometric = value_range is not None or _is_radiometric(image)
     settings.setdefault("eight_bit", eight_bit)  # Pillow's 8-bit resize path only for 8-bit frames
     guide = None
-    if len(window) > 1:
+    if back_projection is None:
+        back_projection = int(model.recipe.meta.get("window_back_projection", 0))
+    # a one-frame window (a clip of one distinct frame) is back-projected too, as the shortest training windows are
+    if len(window) > 1 or (len(window) == 1 and back_projection > 0):
         from realiisr.inference.window import bicubic_frames, window_guide
 
         if not 0 <= centre < len(window):

@@ -164,17 +164,19 @@ REAL_IISR_X4_FLIR = REAL_IISR_X4_TINY_DETAIL.replace(
 register_recipe(REAL_IISR_X4_FLIR, _builtin=True)
 
 # The window model of `realiisr upscale CLIP --temporal 2` (model card: realiisr/weights/real_iisr_x4_flir_temporal.md;
-# reproduced by scripts/train_temporal_cpu.sh): the shipped weights fine-tuned for 1,000 + 800 steps on window guides
-# (realiisr.inference.window: five moving looks at each HR crop, each degraded on its own, fused onto the centre
-# look). Same architecture; `window_of` names the single-frame recipe whose clips it takes.
+# reproduced by scripts/train_temporal_cpu.sh): the shipped weights fine-tuned for 1,000 + 800 + 800 steps on window
+# guides (realiisr.inference.window: five moving looks at each HR crop, each degraded on its own, fused onto the
+# centre look; in the last stage back-projected onto every look in 3 passes, `window_back_projection`, which is what
+# clips give it). Same architecture; `window_of` names the single-frame recipe whose clips it takes.
 REAL_IISR_X4_FLIR_TEMPORAL = REAL_IISR_X4_FLIR.replace(
     name="real_iisr_x4_flir_temporal",
     description="window model of real_iisr_x4_flir for clips (`upscale --temporal N`): reads each frame's "
-    "neighbours fused along the motion; fine-tuned on synthetic moving windows (flir_iisr_camera, then flir_iisr)",
+    "neighbours fused along the motion and back-projected; fine-tuned on synthetic moving windows "
+    "(flir_iisr_camera, then flir_iisr)",
     **{
         "weights": {
             "file": "real_iisr_x4_flir_temporal.safetensors",
-            "sha256": "aaf695adda541d33b71f18e02c00b841adcf12c1e2c7f87694d9384587c35796",
+            "sha256": "13d58a221f821ca653a86c8b7218a83169e5e74fdd7bc2ac80138bdd8182d31d",
             "description": "model card: realiisr/weights/real_iisr_x4_flir_temporal.md",
         },
         "meta": {
@@ -183,6 +185,7 @@ REAL_IISR_X4_FLIR_TEMPORAL = REAL_IISR_X4_FLIR.replace(
             "training_holdout": ["000009_0", "000191_1", "000822_0", "001135_1"],
             "window_of": "real_iisr_x4_flir",
             "temporal_radius": 2,
+            "window_back_projection": 3,
         },
     },
 )

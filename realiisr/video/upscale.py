@@ -238,8 +238,8 @@ def upscale_clip(model, clip: Clip, out: Path, *, keep_frames: bool = False, los
             if stabilise and result.ndim == 2 and run.frame.ndim == 2:
                 if reused is not None:  # the frame before was resumed: continue the blend from it
                     with Image.open(reused[1]) as image:
-                        kept = np.asarray(image).astype(np.float64)
-                    stabiliser.reset(kept, bicubic_of(reused[0], kept.shape))
+                        last = np.asarray(image).astype(np.float64)
+                    stabiliser.reset(last, bicubic_of(reused[0], last.shape))
                 result = stabilise_frame(stabiliser, result, run.frame, radiometric=value_range is not None)
             _write_png(result, run.targets[0])
             for target in run.targets[1:]:
