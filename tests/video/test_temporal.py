@@ -249,6 +249,33 @@ def test_a_clip_is_upscaled_with_each_frame_s_window(tmp_path, monkeypatch):
         upscale_clip(model, clip, tmp_path / "bad", progress=False, temporal=-1)
 
 
+def test_a_window_is_back_projected_as_the_model_was_trained(monkeypatch):
+    """``upscale_image`` back-projects a window in the passes the model's recipe names
+    (``meta.window_back_projection``), none for a model trained without; an explicit count wins; a one-frame
+    window is back-projected too, as the shortest training windows were."""
+    import realiisr
+    import realiisr.inference.window as window_module
+    from realiisr.inference.images import upscale_image
+
+    torch.manual_seed(0)
+    model = realiisr.build("real_iisr_x4_tiny").eval()
+    real, passes = window_module.window_guide, []
+
+    def spy(upsampled, centre, **kw):
+        passes.append((len(upsampled), kw.get("iterations", 0)))
+        return real(upsampled, centre, **kw)
+
+    monkeypatch.setattr(window_module, "window_guide", spy)
+    frames = [np.full((12, 16), 100 + 10 * k, np.uint8) for k in range(3)]
+    upscale_image(model, frames[1], window=frames, centre=1, overlap=2)
+    model.recipe = model.recipe.replace(**{"meta.window_back_projection": 3})
+    upscale_image(model, frames[1], window=frames, centre=1, overlap=2)
+    upscale_image(model, frames[1], window=frames, centre=1, overlap=2, back_projection=1)
+    upscale_image(model, frames[1], window=frames[1:2], centre=0, overlap=2)
+    assert passes == [(3, 0), (3, 3), (3, 1), (1, 3)]
+    assert realiisr.get_recipe("real_iisr_x4_flir_temporal").meta["window_back_projection"] == 3  # its training
+
+
 def test_the_window_beats_each_frame_alone_on_a_moving_clip_nothing_trained_on(samples_dir):
     """The issue's bar on a shorter clip: 12 frames of sub-pixel camera motion over the HR of sample pair
     000009_0 (no weights trained on it), each frame Gaussian σ 2.5 HR px, area ×4 and the camera's LR-side

@@ -149,9 +149,11 @@ def test_bad_clips_get_named_errors_and_keep_finished_frames(tiny_weights, tmp_p
     Image.fromarray(frames[0]).save(folder / "0.png")
     Image.fromarray(frames[1]).save(folder / "1.png")
     Image.fromarray(np.zeros((30, 30), np.uint8)).save(folder / "2.png")
-    with pytest.raises(ValueError, match=r"frame 2 is 30x30, the clip's earlier frames 32x24.*2 finished frames"):
-        upscale_clip(model, open_clip(folder), tmp_path / "out", progress=False, overlap=2)
-    assert len(list((tmp_path / "out" / "mixed").glob("*.png"))) == 2
+    for temporal in (0, 2):  # with a window, the frames before the bad one are fused over what exists, then kept
+        with pytest.raises(ValueError, match=r"frame 2 is 30x30, the clip's earlier frames 32x24.*2 finished frames"):
+            upscale_clip(model, open_clip(folder), tmp_path / f"out{temporal}", progress=False, overlap=2,
+                         temporal=temporal)
+        assert len(list((tmp_path / f"out{temporal}" / "mixed").glob("*.png"))) == 2
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ValueError, match="empty: the sequence has no frames"):
