@@ -49,7 +49,8 @@ def test_upscale_clip(benchmark, tmp_path, size, count, temporal, fuse):
     model = _model(temporal)
     h, w = size
     benchmark.group = f"video|{w}x{h}|{count} frames|cpu"
-    benchmark.extra_info.update({"impl": f"temporal {temporal}" + ("" if fuse or not temporal else " guide only"), "frames": count, "threads": torch.get_num_threads()})
+    impl = f"temporal {temporal}" + ("" if fuse or not temporal else " guide only")
+    benchmark.extra_info.update({"impl": impl, "frames": count, "threads": torch.get_num_threads()})
 
     def run():
         return upscale_clip(model, open_clip(tmp_path / "clip"), tmp_path / "out", progress=False,

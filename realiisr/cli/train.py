@@ -103,7 +103,8 @@ def _run(args: argparse.Namespace, stage: str) -> int:
     (args.out / "run.yaml").write_text(yaml.safe_dump({
         "command": stage, "recipe": model.recipe.to_dict(), "train": config.to_dict(),
         "data": args.data, "holdout": holdout, "degradation": args.degradation, "contrast": args.contrast,
-        "temporal": getattr(args, "temporal", 0), "back_projection": getattr(args, "back_projection", 0), "init": str(args.init) if args.init else None,
+        "temporal": getattr(args, "temporal", 0), "back_projection": getattr(args, "back_projection", 0),
+        "init": str(args.init) if args.init else None,
     }, sort_keys=False))
     metrics = train(model, train_data, config, args.out, val_data=val_data, resume=args.resume,
                     progress=not args.no_progress)

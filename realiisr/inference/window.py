@@ -14,12 +14,12 @@ right, ``d_k`` is noise and the average cancels each frame's own noise and the a
 frames; where it is wrong (an object moving on its own, an occlusion, a cut, outside the frame) ``w_k`` is ~0 and
 frame t stands alone, so nothing ghosts.
 
-The average is then **back-projected** onto the window's LR frames (:func:`back_project`, ``iterations`` passes;
-the shipped window model was trained on 3): it is warped into each frame, its pixel means are compared with that
-frame's LR pixels, and the bicubic upscale of each residual is warped back and added with the same weights. The
-guide then agrees with every look's pixels, which is where their different sub-pixel phases become detail: on
-held-out synthetic clips the back-projected guide scores ~0.8 dB above the average, the model's output ~0.5 dB
-(``docs/video.md``). The same functions make the training windows (:mod:`realiisr.video.window_data`), so the
+The average is then **back-projected** onto the window's LR frames (:func:`back_project_window`, ``iterations``
+passes; the shipped window model was trained on 3): it is warped into each frame, its pixel means are compared
+with that frame's LR pixels, and the bicubic upscale of each residual is warped back and added with the same
+weights. The guide then agrees with every look's pixels, which is where their different sub-pixel phases become
+detail: on held-out synthetic clips the back-projected guide scores ~0.8 dB above the average, the model's output
+~0.5 dB (``docs/video.md``). The same functions make the training windows (:mod:`realiisr.video.window_data`), so the
 model learns on exactly what it is given.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ from torch import Tensor
 
 from realiisr.data.io import pil_bicubic
 
-__all__ = ["window_guide", "window_motion", "fuse_along", "back_project", "bicubic_frames", "window_indices"]
+__all__ = ["window_guide", "window_motion", "fuse_along", "back_project_window", "bicubic_frames", "window_indices"]
 
 
 def window_indices(index: int, count: int, radius: int) -> list[int]:
@@ -117,9 +117,9 @@ def fuse_along(frames: Sequence[Tensor], centre: int,
     return torch.from_numpy(total / weights).float().clamp(0, 1)
 
 
-def back_project(guide: Tensor, lows: Sequence[Tensor], upsampled: Sequence[Tensor], centre: int,
-                 motion: Sequence[tuple[int, np.ndarray, np.ndarray, np.ndarray]], *, iterations: int = 3,
-                 flow_shrink: int = 2) -> Tensor:
+def back_project_window(guide: Tensor, lows: Sequence[Tensor], upsampled: Sequence[Tensor], centre: int,
+                        motion: Sequence[tuple[int, np.ndarray, np.ndarray, np.ndarray]], *, iterations: int = 3,
+                        flow_shrink: int = 2) -> Tensor:
     """``guide`` (``[1, H, W]`` in [0, 1], on frame ``centre``'s grid) refined so that each LR frame of the window
     (``lows``, ``[1, h, w]``) is the ``H/h`` × ``H/h`` pixel mean of it seen from that frame: iterative
     back-projection (Irani & Peleg 1991) over the window. Each pass warps the guide into every frame (the flow
@@ -163,9 +163,10 @@ def window_guide(upsampled: Sequence[Tensor], centre: int, *, tolerance: float =
     """The window guide of frame ``centre`` from the bicubic frames of its window (``[1, H, W]`` in [0, 1],
     see :func:`bicubic_frames`); a window of one frame gives that frame back. ``flow_shrink``: the flow is
     computed on the frames shrunk this many times. With the window's LR frames ``lows`` and ``iterations`` > 0,
-    the fused guide is then back-projected onto them (:func:`back_project`)."""
+    the fused guide is then back-projected onto them (:func:`back_project_window`)."""
     motion = window_motion(upsampled, centre, tolerance=tolerance, flow_shrink=flow_shrink)
     guide = fuse_along(upsampled, centre, motion) if motion else upsampled[centre].float().clamp(0, 1)
     if iterations > 0 and lows:
-        guide = back_project(guide, lows, upsampled, centre, motion, iterations=iterations, flow_shrink=flow_shrink)
+        guide = back_project_window(guide, lows, upsampled, centre, motion, iterations=iterations,
+                                    flow_shrink=flow_shrink)
     return guide

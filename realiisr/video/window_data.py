@@ -7,7 +7,7 @@ The optics (blur, down-sampling, the camera's AGC and fixed-pattern stripes) dra
 of a window, as one camera at one focus would; sensor noise, real noise patches and shake blur draw anew for
 each frame. The LR frames are upscaled bicubically and fused by :func:`realiisr.inference.window.window_guide`
 onto the centre frame — with ``back_projection`` > 0 then back-projected onto every LR frame of the window in that
-many passes (:func:`realiisr.inference.window.back_project`) — the model's ``lr`` input, exactly as ``realiisr
+many passes (:func:`realiisr.inference.window.back_project_window`) — the model's ``lr`` input, exactly as ``realiisr
 upscale --temporal`` builds it. A fifth of the windows are shorter (as at a clip's ends), down to the centre frame
 alone.
 """
