@@ -35,6 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--config", type=Path, help="YAML with training options and recipe overrides")
         parser.add_argument("--steps", type=int, help="number of optimiser steps")
         parser.add_argument("--init", type=Path, help="model.safetensors to start from (e.g. the tokenizer stage's)")
+        parser.add_argument("--init-drop-decoder-levels", type=int, default=0, metavar="N",
+                            help="with --init: leave out the full decoder's finest N levels, to start a recipe with "
+                            "tokenizer.decoder_shuffle_levels=N from it (realiisr.training.surgery)")
         parser.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
         parser.add_argument("--repeats", type=int, default=8, help="crops per HR frame or real pair per epoch")
         parser.add_argument("--register-pairs", action="store_true",
@@ -70,6 +73,10 @@ def _run(args: argparse.Namespace, stage: str) -> int:
     model = realiisr.build(args.recipe, overrides=recipe_overrides)
     if args.init is not None:
         state = load_state_dict_file(args.init)
+        if args.init_drop_decoder_levels:
+            from realiisr.training.surgery import drop_finest_decoder_levels
+
+            state = drop_finest_decoder_levels(state, args.init_drop_decoder_levels)
         own = model.state_dict()
         missing = sorted(set(own) - set(state))
         if missing and stage == "tokenizer":
@@ -104,7 +111,7 @@ def _run(args: argparse.Namespace, stage: str) -> int:
         "command": stage, "recipe": model.recipe.to_dict(), "train": config.to_dict(),
         "data": args.data, "holdout": holdout, "degradation": args.degradation, "contrast": args.contrast,
         "temporal": getattr(args, "temporal", 0), "back_projection": getattr(args, "back_projection", 0),
-        "init": str(args.init) if args.init else None,
+        "init": str(args.init) if args.init else None, "init_drop_decoder_levels": args.init_drop_decoder_levels,
     }, sort_keys=False))
     metrics = train(model, train_data, config, args.out, val_data=val_data, resume=args.resume,
                     progress=not args.no_progress)

@@ -90,6 +90,8 @@ class MultiScaleVQVAE(Tokenizer):
             function (the new convs start at zero).
         zero_init_output: start the decoder's output convolution at zero, so a tokenizer that decodes a
             residual (the model's ``output_base="lr"``) starts as the identity on the LR instead of adding noise.
+        decoder_shuffle_levels: the decoder's finest levels left out; its last level predicts the missing
+            resolution as sub-pixel values (pixel shuffle): a lighter decoder (:class:`Decoder`).
     """
 
     def __init__(
@@ -112,6 +114,7 @@ class MultiScaleVQVAE(Tokenizer):
         ar_phi_last_scale: bool = False,
         lr_condition: str = "none",
         zero_init_output: bool = False,
+        decoder_shuffle_levels: int = 0,
     ) -> None:
         super().__init__()
         self.z_channels = z_channels
@@ -123,7 +126,8 @@ class MultiScaleVQVAE(Tokenizer):
         self.encoder = Encoder(ch=ch, ch_mult=ch_mult, num_res_blocks=num_res_blocks_encoder,
                                z_channels=z_channels, in_channels=in_channels, dropout=dropout)
         self.decoder = Decoder(ch=ch, ch_mult=ch_mult, num_res_blocks=num_res_blocks_decoder,
-                               z_channels=z_channels, out_channels=in_channels, dropout=dropout)
+                               z_channels=z_channels, out_channels=in_channels, dropout=dropout,
+                               shuffle_levels=decoder_shuffle_levels)
         self.quant_conv = nn.Conv2d(z_channels, z_channels, quant_conv_ks, padding=quant_conv_ks // 2)
         self.post_quant_conv = nn.Conv2d(z_channels, z_channels, quant_conv_ks, padding=quant_conv_ks // 2)
         num_phis = share_quant_resi if share_quant_resi > 0 else len(self.patch_nums)
@@ -139,8 +143,9 @@ class MultiScaleVQVAE(Tokenizer):
         if lr_condition == "pyramid":
             # every level but the coarsest, which the latent projection already feeds
             widths = self.decoder.stage_in_channels()[:-1]
-            self.lr_skips = nn.ModuleList(nn.Conv2d(in_channels * 4**level, width, 3, padding=1)
-                                          for level, width in enumerate(widths))
+            first = decoder_shuffle_levels
+            self.lr_skips = nn.ModuleList(nn.Conv2d(in_channels * 4 ** (i + first), width, 3, padding=1)
+                                          for i, width in enumerate(widths))
             for conv in self.lr_skips:
                 nn.init.zeros_(conv.weight)
                 nn.init.zeros_(conv.bias)
@@ -280,7 +285,8 @@ class MultiScaleVQVAE(Tokenizer):
         h = h + self.lr_proj(F.pixel_unshuffle(lr, self.downsample))
         if self.lr_condition == "unshuffle":
             return self.decoder(h)
-        skips = [conv(F.pixel_unshuffle(lr, 2**level) if level else lr) for level, conv in enumerate(self.lr_skips)]
+        first = self.decoder.shuffle_levels  # lr_skips[i] feeds resolution level i + first
+        skips = [conv(F.pixel_unshuffle(lr, 2 ** (i + first)) if i + first else lr) for i, conv in enumerate(self.lr_skips)]
         return self.decoder(h, [*skips, None])
 
     def code_maps(self, indices: Sequence[Tensor], codebook: Codebook, h: Optional[Tensor] = None) -> list[Tensor]:

@@ -176,36 +176,43 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Latent → image; ``up[i]`` is stored at its resolution index and run from the coarsest level up."""
+    """Latent → image; ``up[i]`` is stored at its resolution index and run from the coarsest level up.
+
+    ``shuffle_levels``: the finest ``n`` levels are not built; the last level kept predicts ``4**n`` sub-pixel
+    values per pixel, arranged by a pixel shuffle (the full-resolution levels are most of a decoder's time).
+    ``up[i]`` is then resolution level ``i + n``."""
 
     def __init__(
         self, *, ch: int, ch_mult: Sequence[int], num_res_blocks: int, z_channels: int,
-        out_channels: int = 3, dropout: float = 0.0,
+        out_channels: int = 3, dropout: float = 0.0, shuffle_levels: int = 0,
     ) -> None:
         super().__init__()
+        if not 0 <= shuffle_levels < len(ch_mult):
+            raise ValueError(f"decoder: shuffle_levels must be in [0, {len(ch_mult) - 1}], got {shuffle_levels}")
+        self.shuffle_levels = shuffle_levels
         block_in = ch * ch_mult[-1]
         self.conv_in = nn.Conv2d(z_channels, block_in, 3, padding=1)
         self.mid = _Middle(block_in, dropout)
         stages: list[_Level] = []
-        for level in reversed(range(len(ch_mult))):
+        for level in reversed(range(shuffle_levels, len(ch_mult))):
             block_out = ch * ch_mult[level]
             blocks = [ResnetBlock(block_in if i == 0 else block_out, block_out, dropout) for i in range(num_res_blocks)]
             attn = [AttnBlock(block_out) for _ in range(num_res_blocks)] if level == len(ch_mult) - 1 else []
             stage = _Level(blocks, attn)
-            if level != 0:
+            if level != shuffle_levels:
                 stage.upsample = Upsample2x(block_out)
             stages.insert(0, stage)
             block_in = block_out
         self.up = nn.ModuleList(stages)
         self.norm_out = _norm(block_in)
-        self.conv_out = nn.Conv2d(block_in, out_channels, 3, padding=1)
+        self.conv_out = nn.Conv2d(block_in, out_channels * 4**shuffle_levels, 3, padding=1)
 
     def stage_in_channels(self) -> list[int]:
         """Channels entering ``up[i].run`` for each level ``i`` (finest first)."""
         return [stage.block[0].conv1.in_channels for stage in self.up]
 
     def forward(self, z: Tensor, skips: Optional[Sequence[Optional[Tensor]]] = None) -> Tensor:
-        """``skips[i]``, where given, is added to the features entering level ``i`` (at that level's size)."""
+        """``skips[i]``, where given, is added to the features entering ``up[i]`` (at that level's size)."""
         h = self.mid(self.conv_in(z))
         for level in reversed(range(len(self.up))):
             stage = self.up[level]
@@ -214,6 +221,5 @@ class Decoder(nn.Module):
             h = stage.run(h)
             if hasattr(stage, "upsample"):
                 h = stage.upsample(h)
-        return self.conv_out(norm_silu(self.norm_out, h, fresh=True))
-
-
+        out = self.conv_out(norm_silu(self.norm_out, h, fresh=True))
+        return F.pixel_shuffle(out, 2**self.shuffle_levels) if self.shuffle_levels else out

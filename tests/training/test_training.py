@@ -162,6 +162,33 @@ def test_cli_train_tokenizer_then_generator(tmp_path, samples_dir):
     assert Image.open(tmp_path / "up" / "frame.png").size == (96, 80)
 
 
+def test_cli_train_starts_a_lighter_decoder_from_a_full_one(tmp_path, samples_dir, capsys):
+    """``--init-drop-decoder-levels 1`` starts a ``decoder_shuffle_levels=1`` recipe from a full-decoder state: the
+    levels kept arrive one index down with their weights; without the option the same start is refused, naming
+    the keys."""
+    from safetensors.torch import save_file
+
+    full = micro_model()
+    save_file(full.state_dict(), tmp_path / "full.safetensors")
+    args = ["--data", str(samples_dir / "pairs"), "--holdout", "000009_0", "--no-progress", "--steps", "1",
+            "--init", str(tmp_path / "full.safetensors"), "batch_size=2", "val_samples=1", "lr=1e-3",
+            "tokenizer.decoder_shuffle_levels=1"] + [f"{k}={v}" for k, v in MICRO.items()]
+    assert main(["train", "--out", str(tmp_path / "refused"), *args]) == 2
+    assert "tokenizer.decoder.up.4" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "light"), "--init-drop-decoder-levels", "1", *args]) == 0
+    light = realiisr.build(tmp_path / "light" / "recipe.yaml",
+                           weights=latest_checkpoint(tmp_path / "light") / "model.safetensors")
+    assert light.tokenizer.decoder.shuffle_levels == 1
+    # the tokenizer is frozen in this stage: its kept levels are the full decoder's, one index down
+    for level in range(len(light.tokenizer.decoder.up)):
+        for name, tensor in light.tokenizer.decoder.up[level].state_dict().items():
+            if not (level == 0 and name.startswith("upsample.")):
+                assert torch.equal(tensor, full.tokenizer.decoder.up[level + 1].state_dict()[name]), (level, name)
+    import yaml
+
+    assert yaml.safe_load((tmp_path / "light" / "run.yaml").read_text())["init_drop_decoder_levels"] == 1
+
+
 def test_image_grid_puts_samples_in_rows_and_panels_in_columns():
     from realiisr.training.logs import image_grid
 
