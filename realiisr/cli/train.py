@@ -70,6 +70,8 @@ def _run(args: argparse.Namespace, stage: str) -> int:
     import torch
 
     torch.manual_seed(config.seed)  # the initial weights are part of a reproducible run
+    if args.init_drop_decoder_levels and args.init is None:
+        raise ValueError("--init-drop-decoder-levels changes the weights of --init, which was not given")
     model = realiisr.build(args.recipe, overrides=recipe_overrides)
     if args.init is not None:
         state = load_state_dict_file(args.init)

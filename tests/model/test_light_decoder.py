@@ -52,7 +52,8 @@ def test_surgery_keeps_every_coarser_level_of_a_trained_decoder():
     with torch.no_grad():
         full.tokenizer.decode_fhat(fhat, lr)
         light.tokenizer.decode_fhat(fhat, lr)
-    h1.remove(), h2.remove()
+    h1.remove()
+    h2.remove()
     assert seen_full["out"].shape == (1, 64, 64, 64)
     torch.testing.assert_close(seen_light["out"], seen_full["out"], rtol=0, atol=0)
 

@@ -175,6 +175,9 @@ def test_cli_train_starts_a_lighter_decoder_from_a_full_one(tmp_path, samples_di
             "tokenizer.decoder_shuffle_levels=1"] + [f"{k}={v}" for k, v in MICRO.items()]
     assert main(["train", "--out", str(tmp_path / "refused"), *args]) == 2
     assert "tokenizer.decoder.up.4" in capsys.readouterr().err
+    no_init = [a for a in args if a not in ("--init", str(tmp_path / "full.safetensors"))]
+    assert main(["train", "--out", str(tmp_path / "alone"), "--init-drop-decoder-levels", "1", *no_init]) == 2
+    assert "--init" in capsys.readouterr().err and not (tmp_path / "alone").exists()
     assert main(["train", "--out", str(tmp_path / "light"), "--init-drop-decoder-levels", "1", *args]) == 0
     light = realiisr.build(tmp_path / "light" / "recipe.yaml",
                            weights=latest_checkpoint(tmp_path / "light") / "model.safetensors")
