@@ -173,13 +173,17 @@ class RealIISR(nn.Module):
     def decode_soft(self, logits: Tensor, h: Optional[Tensor], lr: Optional[Tensor] = None) -> Tensor:
         """Decode the probability-weighted (conditioned) code vectors — differentiable in the logits.
         ``lr`` is needed by LR-conditioned tokenizers only."""
+        return self.tokenizer.decode_fhat(self.soft_latent(logits, h), lr)
+
+    def soft_latent(self, logits: Tensor, h: Optional[Tensor]) -> Tensor:
+        """The latent that :meth:`decode_soft` decodes: the sum over scales of the posterior-mean code maps."""
         probs = logits.softmax(dim=-1)
         codebook = self.codebook.codebook(h)
         vectors = probs @ codebook if codebook.dim() == 3 else probs @ codebook.unsqueeze(0)
         maps = []
         for chunk, pn in zip(self._split(vectors), self.tokenizer.patch_nums):
             maps.append(chunk.transpose(1, 2).reshape(vectors.shape[0], -1, pn, pn))
-        return self.tokenizer.decode_fhat(self.tokenizer.embeddings_to_fhat(maps), lr)
+        return self.tokenizer.embeddings_to_fhat(maps)
 
     def forward(self, lr: Tensor, hr: Tensor, labels: Optional[Tensor] = None) -> dict[str, Tensor]:
         return self.training_losses(lr, hr, labels)
@@ -221,14 +225,30 @@ class RealIISR(nn.Module):
         own = getattr(self.generator, "model_sample", None)
         if own is not None:
             return own(self, lr, labels, generator=generator)
+        soft = self.options["infer_decode"] == "soft"
+        out = self.generate(lr, labels, cfg=cfg, top_k=top_k, top_p=top_p, generator=generator,
+                            keep_logits=return_details or soft, cuda_graphs=cuda_graphs)
+        if soft:
+            decoded = self.decode_soft(torch.cat(out["logits"], dim=1).float(), out["h"], lr)
+        else:
+            decoded = self.tokenizer.decode_indices(out["indices"], self.codebook, out["h"], lr)
+        img = (self.compose(decoded, lr) + 1) / 2
+        if return_details:
+            return {"img": img, **out}
+        return img
+
+    @torch.no_grad()
+    def generate(self, lr: Tensor, labels: Tensor, *, cfg: Optional[float] = None, top_k: int = 1,
+                 top_p: float = 0.75, generator: Optional[torch.Generator] = None, keep_logits: bool = True,
+                 cuda_graphs: bool = False) -> dict[str, Any]:
+        """The token part of :meth:`sample`, nothing decoded: ``indices`` per scale, their ``logits`` per scale
+        (when ``keep_logits``), the CAC condition ``h`` and the guidance ``context``."""
         context = self.guidance(lr)
         start = self.generator.start_tokens(context, labels)
         h = self._condition(start, self.options["cac_condition_infer"] == "with_pos_start")
         side = self.tokenizer.patch_nums[-1]
         state = {"fhat": torch.zeros(lr.shape[0], self.tokenizer.z_channels, side, side, device=lr.device)}
         logits_seen: list[Tensor] = []
-        soft = self.options["infer_decode"] == "soft"
-        keep_logits = return_details or soft
 
         def next_input(si: int, idx: Tensor) -> Tensor:
             pn = self.tokenizer.patch_nums[si]
@@ -241,11 +261,4 @@ class RealIISR(nn.Module):
             context, labels, next_input, cfg=self.options["cfg"] if cfg is None else cfg, top_k=top_k, top_p=top_p, generator=generator,
             on_logits=(lambda si, lg: logits_seen.append(lg.clone())) if keep_logits else None, **extra,
         )
-        if soft:
-            decoded = self.decode_soft(torch.cat(logits_seen, dim=1).float(), h, lr)
-        else:
-            decoded = self.tokenizer.decode_indices(indices, self.codebook, h, lr)
-        img = (self.compose(decoded, lr) + 1) / 2
-        if return_details:
-            return {"img": img, "indices": indices, "logits": logits_seen, "h": h, "context": context}
-        return img
+        return {"indices": indices, "logits": logits_seen, "h": h, "context": context}

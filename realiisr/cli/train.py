@@ -72,9 +72,15 @@ def _run(args: argparse.Namespace, stage: str) -> int:
     torch.manual_seed(config.seed)  # the initial weights are part of a reproducible run
     if args.init_drop_decoder_levels and args.init is None:
         raise ValueError("--init-drop-decoder-levels changes the weights of --init, which was not given")
+    if config.distill_decoder and not args.init_drop_decoder_levels:
+        raise ValueError("distill_decoder=true teaches a lighter decoder the --init model's full one: "
+                         "give --init and --init-drop-decoder-levels")
     model = realiisr.build(args.recipe, overrides=recipe_overrides)
+    teacher = None
     if args.init is not None:
         state = load_state_dict_file(args.init)
+        if config.distill_decoder:
+            teacher = _teacher_tokenizer(model, state, args.init_drop_decoder_levels)
         if args.init_drop_decoder_levels:
             from realiisr.training.surgery import drop_finest_decoder_levels
 
@@ -116,8 +122,16 @@ def _run(args: argparse.Namespace, stage: str) -> int:
         "init": str(args.init) if args.init else None, "init_drop_decoder_levels": args.init_drop_decoder_levels,
     }, sort_keys=False))
     metrics = train(model, train_data, config, args.out, val_data=val_data, resume=args.resume,
-                    progress=not args.no_progress)
+                    progress=not args.no_progress, teacher=teacher)
     print(json.dumps({k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()}))
     return 0
 
 
+def _teacher_tokenizer(model, state: dict, dropped: int):
+    """The --init model's tokenizer with its full decoder (``dropped`` levels more than ``model``'s)."""
+    import realiisr
+
+    levels = model.tokenizer.decoder.shuffle_levels - dropped
+    teacher = realiisr.build(model.recipe, overrides={"tokenizer.decoder_shuffle_levels": levels})
+    teacher.load_state_dict(state)  # strict: the teacher is exactly the --init model
+    return teacher.tokenizer

@@ -59,6 +59,9 @@ class TrainConfig:
     adversarial_start: int = 0  # the step from which the discriminator trains and its term applies
     perceptual_weight: float = 0.0  # tokenizer stage: LPIPS through pyiqa (its weights must exist locally)
     train_decoder: bool = False  # generator stage: the pixel losses of the predicted tokens also tune the decoder
+    # generator stage: only the decoder side trains, to reproduce a teacher's decoded output on the generator's
+    # own predictions (realiisr.training.decoder_distillation; `train(teacher=)`, the CLI's --init model)
+    distill_decoder: bool = False
     stop_after: int = 0  # end the run after this step (0: at ``steps``); the schedule still spans ``steps``
     strategy: str = "ddp"  # with torchrun: "ddp", or "fsdp" (FSDP2 fully_shard; generator stage) for big models
     val_images: int = 4  # validation samples drawn into val_images/step-N.png (and TensorBoard)
@@ -103,7 +106,15 @@ def collate_samples(items: Sequence[dict]) -> dict[str, Any]:
     }
 
 
-def _prepare_stage(model: RealIISR, stage: str, train_decoder: bool = False) -> list[torch.nn.Parameter]:
+def _prepare_stage(model: RealIISR, stage: str, train_decoder: bool = False,
+                   distill_decoder: bool = False) -> list[torch.nn.Parameter]:
+    if distill_decoder:
+        if stage != "generator":
+            raise ValueError("distill_decoder is a generator-stage option")
+        model.requires_grad_(False)
+        for module in model.tokenizer.decoder_modules():
+            module.requires_grad_(True)
+        return [p for p in model.parameters() if p.requires_grad]
     if stage == "tokenizer":
         model.requires_grad_(False)
         model.tokenizer.requires_grad_(True)
@@ -136,6 +147,7 @@ class _StageStep(nn.Module):
         self.adversary: Optional[Adversary] = None
         self.perceptual = None
         self.adversarial_on = False
+        self.distillation: Optional[nn.Module] = None
 
     def forward(self, lr: torch.Tensor, hr: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.stage == "tokenizer":
@@ -155,6 +167,8 @@ class _StageStep(nn.Module):
                     out["_fake"] = image
             out["total"] = total
             return out
+        if self.distillation is not None:
+            return self.distillation(self.model, lr, labels)
         return self.model(lr, hr, labels)  # forward, so a sharded model's hooks gather its parameters
 
 
@@ -249,9 +263,11 @@ def validate(model: RealIISR, data: Dataset, config: TrainConfig, device: torch.
 
 def train(
     model: RealIISR, train_data: Dataset, config: TrainConfig, out_dir: Path, *, val_data: Optional[Dataset] = None,
-    resume: bool = False, progress: bool = True,
+    resume: bool = False, progress: bool = True, teacher: Optional[nn.Module] = None,
 ) -> dict[str, float]:
-    """Run (or continue) a training stage; returns the last logged metrics."""
+    """Run (or continue) a training stage; returns the last logged metrics.
+
+    ``teacher``: with ``distill_decoder``, the tokenizer whose decoded output the model's decoder learns."""
     out_dir = Path(out_dir)
     ctx = distributed.setup(config.device)
     device = ctx.device
@@ -267,7 +283,9 @@ def train(
         raise ValueError("strategy='fsdp' shards the generator stage; train the tokenizer with 'ddp'")
     if config.train_decoder and config.stage != "generator":
         raise ValueError("train_decoder is a generator-stage option (the tokenizer stage trains the decoder anyway)")
-    params = _prepare_stage(model, config.stage, config.train_decoder)
+    if config.distill_decoder and teacher is None:
+        raise ValueError("distill_decoder needs the teacher's tokenizer (train(teacher=); the CLI's --init model)")
+    params = _prepare_stage(model, config.stage, config.train_decoder, config.distill_decoder)
     folder = latest_checkpoint(out_dir) if resume else None
     state = load_checkpoint(folder, model) if folder is not None else None  # full weights, before sharding
     if config.strategy == "fsdp":
@@ -297,6 +315,10 @@ def train(
     planner = PlannedBatches(len(train_data), config.batch_size * config.accumulation * ctx.world, config.seed, start,
                              stop, ctx.rank, ctx.world)
     stage_step = _StageStep(model, config.stage, config)
+    if config.distill_decoder:
+        from realiisr.training.decoder_distillation import DecoderDistillation
+
+        stage_step.distillation = DecoderDistillation(teacher.to(device))
     runner = ctx.wrap(stage_step)
     stage_step.adversary, stage_step.perceptual = optional_terms(config, device, ctx.wrap)
     if stage_step.adversary is not None and state is not None and "adversary" in state:

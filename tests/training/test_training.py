@@ -190,6 +190,12 @@ def test_cli_train_starts_a_lighter_decoder_from_a_full_one(tmp_path, samples_di
     import yaml
 
     assert yaml.safe_load((tmp_path / "light" / "run.yaml").read_text())["init_drop_decoder_levels"] == 1
+    # distillation takes the --init model as its teacher: it needs the levels to drop
+    assert main(["train", "--out", str(tmp_path / "distil"), *args, "distill_decoder=true"]) == 2
+    assert "--init-drop-decoder-levels" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "distil"), "--init-drop-decoder-levels", "1", *args,
+                 "distill_decoder=true"]) == 0
+    assert yaml.safe_load((tmp_path / "distil" / "run.yaml").read_text())["train"]["distill_decoder"] is True
 
 
 def test_image_grid_puts_samples_in_rows_and_panels_in_columns():
@@ -275,3 +281,46 @@ def test_train_decoder_tunes_the_decoder_only_and_keeps_the_tokens(tmp_path):
     assert all(torch.equal(v, kept[k]) for k, v in plain.tokenizer.state_dict().items())
     with pytest.raises(ValueError, match="train_decoder is a generator-stage option"):
         train(micro_model(), frames(), dataclasses.replace(config, stage="tokenizer"), tmp_path / "t", progress=False)
+
+
+def test_decoder_distillation_moves_only_the_decoder_towards_the_teacher(tmp_path):
+    """``distill_decoder``: a lighter decoder learns the full one's output on the generator's own predictions;
+    nothing outside the decoder side changes, the teacher included."""
+    import copy
+
+    from realiisr.training.decoder_distillation import DecoderDistillation
+    from realiisr.training.loop import collate_samples
+    from realiisr.training.surgery import drop_finest_decoder_levels
+
+    full = micro_model()
+    teacher = copy.deepcopy(full.tokenizer)
+    torch.manual_seed(1)
+    light = realiisr.build("real_iisr_x4_tiny", overrides={**MICRO, "tokenizer.decoder_shuffle_levels": 1})
+    start = drop_finest_decoder_levels(full.state_dict(), 1)
+    light.load_state_dict(start, strict=False)
+    initial = {name: tensor.clone() for name, tensor in light.state_dict().items()}
+    data = frames(4)
+    batch = collate_samples([data[(0, i)] for i in range(4)])
+    distillation = DecoderDistillation(teacher)
+
+    def gap() -> float:
+        with torch.no_grad():
+            return float(distillation(light, batch["lr"], batch["label"])["distill_mse"])
+
+    before = gap()
+    config = TrainConfig(stage="generator", steps=10, batch_size=4, lr=2e-3, warmup_fraction=0.0, log_every=5,
+                         val_every=1000, save_every=1000, distill_decoder=True)
+    with pytest.raises(ValueError, match="teacher"):
+        train(light, data, config, tmp_path / "none", progress=False)
+    train(light, data, config, tmp_path / "run", teacher=teacher, progress=False)
+    assert gap() < 0.5 * before, (before, gap())
+    decoder_side = ("tokenizer.decoder.", "tokenizer.post_quant_conv.", "tokenizer.lr_proj.", "tokenizer.lr_skips.")
+    after = light.state_dict()
+    for name, tensor in start.items():
+        if not name.startswith(decoder_side):
+            assert torch.equal(after[name], tensor), name
+    assert not torch.equal(after["tokenizer.decoder.conv_out.weight"], initial["tokenizer.decoder.conv_out.weight"])
+    assert not torch.equal(after["tokenizer.decoder.up.0.block.0.conv1.weight"],
+                           initial["tokenizer.decoder.up.0.block.0.conv1.weight"])  # a kept level adapts too
+    for name, tensor in full.tokenizer.state_dict().items():
+        assert torch.equal(teacher.state_dict()[name], tensor), name
