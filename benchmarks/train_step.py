@@ -15,7 +15,7 @@ import time
 import torch
 
 import realiisr
-from realiisr.training.loop import _prepare_stage
+from realiisr.training.stages import prepare_stage
 from realiisr.training.optim import build_optimizer
 
 
@@ -25,7 +25,7 @@ def measure(recipe: str, batch: int, steps: int, checkpointing: bool, device: st
     os.environ["REALIISR_ATTENTION"] = attention
     torch.manual_seed(0)
     model = realiisr.build(recipe, device=device, **{"generator.activation_checkpointing": checkpointing}).train()
-    params = _prepare_stage(model, "generator")
+    params = prepare_stage(model, "generator")
     optimizer = build_optimizer(model, 1e-4)
     size = model.tokenizer.image_size
     lr = torch.rand(batch, 3, size, size, device=device) * 2 - 1

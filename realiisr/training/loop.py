@@ -14,17 +14,17 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from realiisr.model import RealIISR
 from realiisr.evaluation.metrics import aligned_psnr, psnr, thermal_order_accuracy
 from realiisr.training import distributed
-from realiisr.training.adversarial import Adversary, optional_terms
+from realiisr.training.adversarial import optional_terms
 from realiisr.training.logs import RunLogs
 from realiisr.training.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from realiisr.training.optim import build_optimizer, lr_factor
+from realiisr.training.stages import StageStep, prepare_stage
 
 __all__ = ["TrainConfig", "PlannedBatches", "collate_samples", "train", "validate"]
 
@@ -104,72 +104,6 @@ def collate_samples(items: Sequence[dict]) -> dict[str, Any]:
         "label": torch.tensor([i["label"] for i in items], dtype=torch.long),
         "name": [i["name"] for i in items],
     }
-
-
-def _prepare_stage(model: RealIISR, stage: str, train_decoder: bool = False,
-                   distill_decoder: bool = False) -> list[torch.nn.Parameter]:
-    if distill_decoder:
-        if stage != "generator":
-            raise ValueError("distill_decoder is a generator-stage option")
-        model.requires_grad_(False)
-        for module in model.tokenizer.decoder_modules():
-            module.requires_grad_(True)
-        return [p for p in model.parameters() if p.requires_grad]
-    if stage == "tokenizer":
-        model.requires_grad_(False)
-        model.tokenizer.requires_grad_(True)
-        model.codebook.embedding.requires_grad_(True)
-        return [p for p in model.parameters() if p.requires_grad]
-    if stage == "generator":
-        model.tokenizer.requires_grad_(False)
-        model.codebook.embedding.requires_grad_(False)
-        if train_decoder:
-            # the tokens keep their meaning (encoder and codes stay frozen); only how they are drawn adapts
-            # to what the generator predicts, which is what the posterior-mean decode shows
-            if not model.losses:
-                raise ValueError("train_decoder needs pixel losses in the recipe: nothing else reaches the decoder")
-            decoder_modules = getattr(model.tokenizer, "decoder_modules", None)
-            if decoder_modules is None:
-                raise ValueError(f"train_decoder: tokenizer {type(model.tokenizer).__name__} has no decoder_modules()")
-            for module in decoder_modules():
-                module.requires_grad_(True)
-        return [p for p in model.parameters() if p.requires_grad]
-    raise ValueError(f"stage must be 'tokenizer' or 'generator', got {stage!r}")
-
-
-class _StageStep(nn.Module):
-    """One stage's loss as a module's forward, so DistributedDataParallel can wrap it."""
-
-    def __init__(self, model: RealIISR, stage: str, config: Optional["TrainConfig"] = None) -> None:
-        super().__init__()
-        self.model, self.stage = model, stage
-        self.config = config
-        self.adversary: Optional[Adversary] = None
-        self.perceptual = None
-        self.adversarial_on = False
-        self.distillation: Optional[nn.Module] = None
-
-    def forward(self, lr: torch.Tensor, hr: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        if self.stage == "tokenizer":
-            target = self.model.tokenizer_target(lr, hr)
-            recon, vq_loss, counts = self.model.tokenizer.training_forward(target, self.model.codebook, lr)
-            rec = F.mse_loss(recon.float(), target) + F.l1_loss(recon.float(), target)
-            out = {"recon": rec, "vq": vq_loss, "_counts": counts}
-            total = rec + vq_loss
-            if self.perceptual is not None or self.adversarial_on:
-                image = self.model.compose(recon.float(), lr).clamp(-1, 1)
-                if self.perceptual is not None:
-                    out["perceptual"] = self.perceptual((image + 1) / 2, (hr + 1) / 2)
-                    total = total + self.config.perceptual_weight * out["perceptual"]
-                if self.adversarial_on:
-                    out["adv_g"] = self.adversary.generator_loss(image)
-                    total = total + self.config.adversarial_weight * out["adv_g"]
-                    out["_fake"] = image
-            out["total"] = total
-            return out
-        if self.distillation is not None:
-            return self.distillation(self.model, lr, labels)
-        return self.model(lr, hr, labels)  # forward, so a sharded model's hooks gather its parameters
 
 
 def _autocast(config: TrainConfig, device: torch.device):
@@ -285,7 +219,7 @@ def train(
         raise ValueError("train_decoder is a generator-stage option (the tokenizer stage trains the decoder anyway)")
     if config.distill_decoder and teacher is None:
         raise ValueError("distill_decoder needs the teacher's tokenizer (train(teacher=); the CLI's --init model)")
-    params = _prepare_stage(model, config.stage, config.train_decoder, config.distill_decoder)
+    params = prepare_stage(model, config.stage, config.train_decoder, config.distill_decoder)
     folder = latest_checkpoint(out_dir) if resume else None
     state = load_checkpoint(folder, model) if folder is not None else None  # full weights, before sharding
     if config.strategy == "fsdp":
@@ -314,7 +248,7 @@ def train(
         return {}
     planner = PlannedBatches(len(train_data), config.batch_size * config.accumulation * ctx.world, config.seed, start,
                              stop, ctx.rank, ctx.world)
-    stage_step = _StageStep(model, config.stage, config)
+    stage_step = StageStep(model, config.stage, config)
     if config.distill_decoder:
         from realiisr.training.decoder_distillation import DecoderDistillation
 
