@@ -136,21 +136,24 @@ register_recipe(REAL_IISR_X4_TINY, _builtin=True)
 register_recipe(REAL_IISR_X4_TINY_DETAIL, _builtin=True)
 
 # The shipped weights (model card: realiisr/weights/real_iisr_x4_flir.md; reproduced by
-# scripts/train_shipped_cpu.sh). tiny_detail with the LR at every decoder level; the loss weights are those of
-# its last training stage (the decoder tuned on the generator's soft prediction: ce 0.1, mse 250, toc 25).
+# scripts/train_shipped_cpu.sh). tiny_detail with the LR at every decoder level and without the decoder's
+# full-resolution level (its last kept level predicts 2×2 sub-pixels: 0.77× the time; distilled from the full
+# decoder, which it matches on the sweep and the sample pairs); the loss weights are those of its joint training
+# stage (the decoder tuned on the generator's soft prediction: ce 0.1, mse 250, toc 25).
 REAL_IISR_X4_FLIR = REAL_IISR_X4_TINY_DETAIL.replace(
     name="real_iisr_x4_flir",
     description="shipped weights: real_iisr_x4_tiny_detail with the LR fed to every decoder level, trained on "
     "1,253 real thermal frames degraded like FLIR-IISR's real LR (flir_iisr preset)",
     **{
         "tokenizer.lr_condition": "pyramid",
+        "tokenizer.decoder_shuffle_levels": 1,
         "loss_weights": {"ce": 0.1, "mse": 250.0, "toc": 25.0},
         # classifier-free guidance off by default: on the sweep and the sample pairs it changed no score by
         # 0.01 dB (cfg 1 vs 0), and skipping its negative half halves the generator's work
         "options": {**REAL_IISR_X4_TINY_DETAIL.options, "cfg": 0.0},
         "weights": {
             "file": "real_iisr_x4_flir.safetensors",
-            "sha256": "69b9317383728460166b8f305552826952084986c750ef0b508d3d3b32581870",
+            "sha256": "db010aef9ce41c56e9233af837f861ac06256399c13273683ab56345aedc1d9a",
             "description": "model card: realiisr/weights/real_iisr_x4_flir.md",
         },
         "meta": {
@@ -167,13 +170,15 @@ register_recipe(REAL_IISR_X4_FLIR, _builtin=True)
 # reproduced by scripts/train_temporal_cpu.sh): the shipped weights fine-tuned for 1,000 + 800 + 800 steps on window
 # guides (realiisr.inference.window: five moving looks at each HR crop, each degraded on its own, fused onto the
 # centre look; in the last stage back-projected onto every look in 3 passes, `window_back_projection`, which is what
-# clips give it). Same architecture; `window_of` names the single-frame recipe whose clips it takes.
+# clips give it). The single-frame architecture of those weights: the full decoder (the single-frame model's was
+# distilled into the lighter one afterwards); `window_of` names the single-frame recipe whose clips it takes.
 REAL_IISR_X4_FLIR_TEMPORAL = REAL_IISR_X4_FLIR.replace(
     name="real_iisr_x4_flir_temporal",
     description="window model of real_iisr_x4_flir for clips (`upscale --temporal N`): reads each frame's "
     "neighbours fused along the motion and back-projected; fine-tuned on synthetic moving windows "
     "(flir_iisr_camera, then flir_iisr)",
     **{
+        "tokenizer.decoder_shuffle_levels": 0,
         "weights": {
             "file": "real_iisr_x4_flir_temporal.safetensors",
             "sha256": "13d58a221f821ca653a86c8b7218a83169e5e74fdd7bc2ac80138bdd8182d31d",
