@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Train the shipped recipe's chain (tokenizer, generator, joint stage: scripts/train_shipped_cpu.sh at batch 32)
+# Train the shipped recipe's chain (tokenizer, generator, joint stage: stages 1-3 of scripts/train_shipped_cpu.sh at
+# batch 32; its stage 4, the distillation into the shipped lighter decoder, then runs on the result)
 # inside one device call and bring the weights and logs back under $OUT. Prepare .carry/ first
 # (scripts/prepare_device_data.sh) and carry it.
 #   TOKENIZER_STEPS=1500 GENERATOR_STEPS=1000 JOINT_STEPS=1500 BATCH=32 bash scripts/train_on_device.sh
