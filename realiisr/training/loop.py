@@ -219,6 +219,9 @@ def train(
         raise ValueError("train_decoder is a generator-stage option (the tokenizer stage trains the decoder anyway)")
     if config.distill_decoder and teacher is None:
         raise ValueError("distill_decoder needs the teacher's tokenizer (train(teacher=); the CLI's --init model)")
+    if config.distill_decoder and config.train_decoder:
+        raise ValueError("distill_decoder trains the decoder on the teacher's output; train_decoder (on the HR) "
+                         "cannot be combined with it")
     params = prepare_stage(model, config.stage, config.train_decoder, config.distill_decoder)
     folder = latest_checkpoint(out_dir) if resume else None
     state = load_checkpoint(folder, model) if folder is not None else None  # full weights, before sharding

@@ -312,6 +312,9 @@ def test_decoder_distillation_moves_only_the_decoder_towards_the_teacher(tmp_pat
                          val_every=1000, save_every=1000, distill_decoder=True)
     with pytest.raises(ValueError, match="teacher"):
         train(light, data, config, tmp_path / "none", progress=False)
+    with pytest.raises(ValueError, match="train_decoder"):
+        train(light, data, dataclasses.replace(config, train_decoder=True), tmp_path / "both", teacher=teacher,
+              progress=False)
     train(light, data, config, tmp_path / "run", teacher=teacher, progress=False)
     assert gap() < 0.5 * before, (before, gap())
     decoder_side = ("tokenizer.decoder.", "tokenizer.post_quant_conv.", "tokenizer.lr_proj.", "tokenizer.lr_skips.")
