@@ -42,7 +42,9 @@ def test_a_linear_ramp_stays_monotonic(shipped, low, high, width):
     assert np.diff(out, axis=1).min() >= -1
     profile = np.diff(out.reshape(40, 4, width, 4).mean(axis=(0, 1, 3)))
     rises = np.diff(frame[0].astype(int)) > 0  # the rounded LR has flat steps (60 levels over 63 pixels)
-    assert profile[rises].min() > 0 and profile.min() >= 0, (np.where(profile <= 0)[0], np.where(~rises)[0])
+    # where the LR is flat the two blocks are equal up to 8-bit rounding of a few pixels (1/640 of a level each),
+    # which differs between CPUs; a real fall is a whole level over many pixels
+    assert profile[rises].min() > 0 and profile.min() >= -0.05, (np.where(profile <= 0)[0], np.where(~rises)[0])
 
 
 def test_the_mean_grey_level_is_bicubics_on_every_sample_pair(shipped, samples_dir):
