@@ -217,6 +217,8 @@ def train(
         raise ValueError("strategy='fsdp' shards the generator stage; train the tokenizer with 'ddp'")
     if config.train_decoder and config.stage != "generator":
         raise ValueError("train_decoder is a generator-stage option (the tokenizer stage trains the decoder anyway)")
+    if config.distill_decoder and config.stage != "generator":
+        raise ValueError("distill_decoder is a generator-stage option")
     if config.distill_decoder and teacher is None:
         raise ValueError("distill_decoder needs the teacher's tokenizer (train(teacher=); the CLI's --init model)")
     if config.distill_decoder and config.train_decoder:

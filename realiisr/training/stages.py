@@ -17,8 +17,6 @@ def prepare_stage(model: RealIISR, stage: str, train_decoder: bool = False,
                   distill_decoder: bool = False) -> list[torch.nn.Parameter]:
     """Freeze what the stage does not train; returns the parameters it trains."""
     if distill_decoder:
-        if stage != "generator":
-            raise ValueError("distill_decoder is a generator-stage option")
         model.requires_grad_(False)  # the generator, guidance and codes stay exactly the teacher's
         for module in _decoder_modules(model, "distill_decoder"):
             module.requires_grad_(True)

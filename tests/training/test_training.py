@@ -315,6 +315,9 @@ def test_decoder_distillation_moves_only_the_decoder_towards_the_teacher(tmp_pat
     with pytest.raises(ValueError, match="train_decoder"):
         train(light, data, dataclasses.replace(config, train_decoder=True), tmp_path / "both", teacher=teacher,
               progress=False)
+    with pytest.raises(ValueError, match="distill_decoder is a generator-stage option"):
+        train(light, data, dataclasses.replace(config, stage="tokenizer"), tmp_path / "tok", teacher=teacher,
+              progress=False)
     train(light, data, config, tmp_path / "run", teacher=teacher, progress=False)
     assert gap() < 0.5 * before, (before, gap())
     decoder_side = ("tokenizer.decoder.", "tokenizer.post_quant_conv.", "tokenizer.lr_proj.", "tokenizer.lr_skips.")
